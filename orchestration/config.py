@@ -1,0 +1,233 @@
+"""Company configuration and run settings.
+
+A company is one YAML file (see examples/sample_company/company.yaml): where its files land,
+how each file is laid out, its distributors, its online API and its schedule. Everything is
+validated when loaded so a bad config fails before any data moves, with the offending key
+named. Paths and secrets come from the environment (read when called, never at import).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_COMPANY_CONFIG = REPO_ROOT / "examples" / "sample_company" / "company.yaml"
+CONTRACTS_DIR = REPO_ROOT / "data_contracts"
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+class ConfigError(ValueError):
+    """A company configuration that cannot be used, with the key and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileFormat(_Strict):
+    type: Literal["csv", "jsonl"] = "csv"
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    decimal: Literal[".", ","] = "."
+    date_format: str = "%Y-%m-%d"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _decimal_differs_from_delimiter(self) -> FileFormat:
+        if self.decimal == self.delimiter:
+            raise ValueError("decimal separator and delimiter must differ")
+        if len(self.delimiter) != 1:
+            raise ValueError(f"delimiter must be one character, got {self.delimiter!r}")
+        return self
+
+
+class OnlineApi(_Strict):
+    base_url: str
+    base_url_env: str | None = None
+    api_key_env: str
+    endpoint: str = "/v1/listings"
+    page_size: int = Field(500, gt=0, le=10_000)
+    max_requests_per_second: float = Field(20, gt=0)
+    max_retries: int = Field(5, ge=0)
+    backoff_seconds: float = Field(0.5, ge=0)
+    timeout_seconds: float = Field(10, gt=0)
+
+    def resolved_base_url(self) -> str:
+        if self.base_url_env and os.environ.get(self.base_url_env):
+            return os.environ[self.base_url_env]
+        return self.base_url
+
+
+class SourceConfig(_Strict):
+    path: str
+    # snapshot: each file is the full current extract and replaces the previous one;
+    # append: each file adds rows (a re-delivered file with new content replaces its own rows).
+    mode: Literal["snapshot", "append"] = "append"
+    format: FileFormat = FileFormat()
+    api: OnlineApi | None = None
+    fields: dict[str, str] | None = None
+
+
+class Delivery(_Strict):
+    frequency: Literal["daily", "weekly", "monthly"] = "monthly"
+    due_days_after_month_end: int = Field(10, ge=0)
+
+
+class DistributorLayout(_Strict):
+    id: str = Field(pattern=r"^D[0-9]{2}$")
+    name: str
+    path: str
+    format: FileFormat = FileFormat()
+    delivery: Delivery = Delivery()
+    product_code_type: Literal["ean", "sku"]
+    columns: dict[str, str]
+    constants: dict[str, str] = {}
+    value_maps: dict[str, dict[str, str]] = {}
+
+
+class CompanyInfo(_Strict):
+    name: str
+    country: str = "FR"
+    currency: str = "EUR"
+    as_of_month: str | None = Field(None, pattern=r"^[0-9]{4}-[0-9]{2}$")
+
+
+class Schedule(_Strict):
+    cron: str = "0 2 * * *"
+    timezone: str = "Europe/Paris"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except ZoneInfoNotFoundError as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+
+class CompanyConfig(_Strict):
+    company: CompanyInfo
+    schedule: Schedule = Schedule()
+    sources: dict[str, SourceConfig]
+    distributors: list[DistributorLayout] = []
+
+    @model_validator(mode="after")
+    def _unique_distributors(self) -> CompanyConfig:
+        ids = [d.id for d in self.distributors]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            raise ValueError(f"distributor ids must be unique, repeated: {duplicated}")
+        return self
+
+
+def load_company_config(path: Path | str | None = None) -> CompanyConfig:
+    """Read and validate a company config; raise ConfigError naming the key at fault."""
+    path = Path(path or os.environ.get("RTM_COMPANY_CONFIG") or DEFAULT_COMPANY_CONFIG)
+    if not path.exists():
+        raise ConfigError(f"company config {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        config = CompanyConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+    from orchestration.contracts import load_contracts
+
+    _check_against_contracts(path, config, load_contracts())
+    return config
+
+
+def _check_against_contracts(path: Path, config: CompanyConfig, contracts: dict) -> None:
+    """Every configured name must exist in the contracts, so typos fail here, not at 2 a.m."""
+    problems = []
+    for name, source in config.sources.items():
+        if name not in contracts:
+            problems.append(f"sources.{name}: no data contract named {name!r} in data_contracts/")
+            continue
+        columns = contracts[name].column_names
+        for field in source.fields or {}:
+            if field not in columns:
+                problems.append(f"sources.{name}.fields.{field}: not a column of the contract")
+    sell_out = contracts.get("distributor_sell_out")
+    for i, dist in enumerate(config.distributors):
+        if sell_out is None:
+            problems.append("distributors: no distributor_sell_out contract in data_contracts/")
+            break
+        key = f"distributors[{i}] ({dist.id})"
+        for column in [*dist.columns, *dist.constants, *dist.value_maps]:
+            if column not in sell_out.column_names:
+                problems.append(f"{key}: {column!r} is not a column of distributor_sell_out")
+        for column in sell_out.required_columns:
+            if column != "distributor_id" and column not in dist.columns | dist.constants:
+                problems.append(f"{key}.columns: required column {column!r} is not mapped")
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the pipeline reads and writes; from the environment with sane defaults."""
+
+    warehouse_dir: Path
+    company_config_path: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        warehouse = Path(os.environ.get("RTM_WAREHOUSE", REPO_ROOT / "warehouse")).resolve()
+        company = Path(os.environ.get("RTM_COMPANY_CONFIG", DEFAULT_COMPANY_CONFIG)).resolve()
+        return cls(warehouse_dir=warehouse, company_config_path=company)
+
+    @property
+    def landing_dir(self) -> Path:
+        return Path(os.environ.get("RTM_LANDING_DIR", self.warehouse_dir / "landing"))
+
+    @property
+    def working_db(self) -> Path:
+        return self.warehouse_dir / "rtm.duckdb"
+
+    @property
+    def published_db(self) -> Path:
+        return self.warehouse_dir / "published.duckdb"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.warehouse_dir / "tmp"
+
+    @cached_property
+    def company(self) -> CompanyConfig:
+        return load_company_config(self.company_config_path)
+
+    def duckdb_config(self) -> dict[str, str]:
+        """Memory and spill limits so a large night degrades to disk instead of dying."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            "memory_limit": os.environ.get("RTM_DUCKDB_MEMORY_LIMIT", "8GB"),
+            "temp_directory": str(self.tmp_dir),
+            "preserve_insertion_order": "true",
+        }

@@ -1,0 +1,524 @@
+"""Load landing files into DuckDB, validated against their data contract.
+
+Every row that arrives ends in exactly one place: its source's raw table (typed, with the
+file and line it came from) or `raw.quarantine` (the raw values, the file, the line and
+every rule it broke). Each file is recorded in `raw.file_deliveries` with its content hash,
+so a file delivered twice is loaded once and counts always reconcile:
+rows_read = rows_loaded + rows_quarantined.
+
+The work is set-based: DuckDB reads each file as text columns, one SQL statement derives
+the typed values and the list of broken rules for all rows at once, and two INSERTs route
+the rows. Python only walks files, never rows.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from orchestration.config import DistributorLayout, FileFormat, SourceConfig
+from orchestration.contracts import Column, Contract
+
+METADATA_COLUMNS = {
+    "_source_file": "VARCHAR",
+    "_source_line": "BIGINT",
+    "_file_hash": "VARCHAR",
+    "_loaded_at": "TIMESTAMP",
+}
+# Encodings DuckDB's CSV reader takes as they are; anything else is transcoded first.
+_NATIVE_ENCODINGS = {"utf-8", "utf8"}
+_TRUE = ("true", "t", "1", "yes", "y", "oui", "o", "vrai")
+_FALSE = ("false", "f", "0", "no", "n", "non", "faux")
+
+
+class IngestionError(RuntimeError):
+    """A file that cannot be read at all; names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class FileLayout:
+    """How one family of files maps onto a contract (from the company config)."""
+
+    source: str
+    glob: str
+    format: FileFormat
+    mode: str = "append"
+    distributor_id: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    constants: dict[str, str] = field(default_factory=dict)
+    value_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    json_fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.distributor_id or self.source
+
+    @classmethod
+    def for_source(cls, name: str, source: SourceConfig) -> FileLayout:
+        return cls(
+            source=name,
+            glob=source.path,
+            format=source.format,
+            mode=source.mode,
+            json_fields=dict(source.fields or {}),
+        )
+
+    @classmethod
+    def for_distributor(cls, layout: DistributorLayout) -> FileLayout:
+        return cls(
+            source="distributor_sell_out",
+            glob=layout.path,
+            format=layout.format,
+            distributor_id=layout.id,
+            columns=dict(layout.columns),
+            constants=dict(layout.constants),
+            value_maps={k: dict(v) for k, v in layout.value_maps.items()},
+        )
+
+
+@dataclass
+class FileResult:
+    file: str
+    source: str
+    distributor_id: str | None
+    status: str  # loaded | duplicate | unchanged
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    duplicate_of: str | None = None
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _lit(value: object) -> str:
+    if value is None:
+        return "NULL"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection, contracts: Iterable[Contract]) -> None:
+    """Create the raw tables, the quarantine and the delivery ledger if missing."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    for contract in contracts:
+        columns = [f"{_q(c.name)} {c.physical_type}" for c in contract.columns]
+        columns += [f"{name} {kind}" for name, kind in METADATA_COLUMNS.items()]
+        con.execute(f"CREATE TABLE IF NOT EXISTS {contract.physical_table} ({', '.join(columns)})")
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS raw.quarantine (
+            source VARCHAR, distributor_id VARCHAR, file VARCHAR, line BIGINT,
+            reason VARCHAR, record VARCHAR, file_hash VARCHAR, quarantined_at TIMESTAMP
+        )"""
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS raw.file_deliveries (
+            file VARCHAR, source VARCHAR, distributor_id VARCHAR, file_hash VARCHAR,
+            size_bytes BIGINT, delivered_at TIMESTAMP, status VARCHAR, duplicate_of VARCHAR,
+            rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, loaded_at TIMESTAMP
+        )"""
+    )
+
+
+def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _transcode_to_utf8(path: Path, encoding: str, target: Path) -> Path:
+    """Stream a file into UTF-8 (DuckDB reads UTF-8 only); fail naming the bad byte."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
+        while chunk := src.read(1 << 22):
+            try:
+                dst.write(decoder.decode(chunk))
+            except UnicodeDecodeError as exc:
+                raise IngestionError(
+                    f"{path.name}: byte {offset + exc.start} is not valid {encoding} "
+                    f"({exc.reason}); check the encoding configured for this layout"
+                ) from exc
+            offset += len(chunk)
+        dst.write(decoder.decode(b"", final=True))
+    return target
+
+
+def _typed_expr(column: Column, value: str, fmt: FileFormat) -> str:
+    """SQL turning a cleaned text value into the contract type, NULL when it does not parse."""
+    kind = column.logical_type
+    if kind == "number":
+        text = f"replace({value}, ',', '.')" if fmt.decimal == "," else value
+        return f"TRY_CAST({text} AS DOUBLE)"
+    if kind == "integer":
+        return f"TRY_CAST({value} AS BIGINT)"
+    if kind == "date":
+        return f"CAST(TRY_STRPTIME({value}, {_lit(fmt.date_format)}) AS DATE)"
+    if kind == "timestamp":
+        return f"CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    if kind == "boolean":
+        return (
+            f"CASE WHEN lower({value}) IN {_TRUE} THEN TRUE "
+            f"WHEN lower({value}) IN {_FALSE} THEN FALSE END"
+        )
+    return value
+
+
+def _rule_checks(column: Column, value: str, typed: str, fmt: FileFormat) -> list[str]:
+    """One SQL CASE per contract rule, each yielding the reason text when broken."""
+    name = column.name
+    shown = f"'\"' || {value} || '\"'"
+    checks = []
+    if column.required:
+        checks.append(f"CASE WHEN {value} IS NULL THEN '{name}: required value missing' END")
+    if column.logical_type != "string":
+        expected = (
+            f"a date in format {fmt.date_format}"
+            if column.logical_type == "date"
+            else f"a valid {column.logical_type}"
+        )
+        checks.append(
+            f"CASE WHEN {value} IS NOT NULL AND {typed} IS NULL "
+            f"THEN '{name}: ' || {shown} || {_lit(' is not ' + expected)} END"
+        )
+    if column.pattern:
+        checks.append(
+            f"CASE WHEN {typed} IS NOT NULL AND NOT regexp_full_match({value}, {_lit(column.pattern)}) "
+            f"THEN '{name}: ' || {shown} || {_lit(' does not match ' + column.pattern)} END"
+        )
+    if column.valid_values:
+        allowed = ", ".join(_lit(v) for v in column.valid_values)
+        checks.append(
+            f"CASE WHEN {typed} IS NOT NULL AND CAST({typed} AS VARCHAR) NOT IN ({allowed}) "
+            f"THEN '{name}: ' || {shown} || {_lit(' is not one of ' + ', '.join(column.valid_values))} END"
+        )
+    bounds = []
+    if column.minimum is not None:
+        bounds.append(f"{typed} < {column.minimum}")
+    if column.maximum is not None:
+        bounds.append(f"{typed} > {column.maximum}")
+    if bounds:
+        checks.append(
+            f"CASE WHEN {' OR '.join(bounds)} THEN '{name}: ' || {shown} || "
+            f"{_lit(f' is outside [{column.minimum}, {column.maximum}]')} END"
+        )
+    return checks
+
+
+class ContractLoader:
+    """Loads the files of one contract, file by file, each in its own transaction."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        contract: Contract,
+        landing_dir: Path,
+        tmp_dir: Path,
+        log: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        self.con = con
+        self.contract = contract
+        self.landing_dir = landing_dir
+        self.tmp_dir = tmp_dir
+        self.log = log
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def load(self, layouts: list[FileLayout]) -> list[FileResult]:
+        files = [
+            (layout, path)
+            for layout in layouts
+            for path in sorted(self.landing_dir.glob(layout.glob))
+            if path.is_file()
+        ]
+        results = []
+        for done, (layout, path) in enumerate(files, start=1):
+            result = self.load_file(layout, path)
+            results.append(result)
+            self.log(
+                f"[{done}/{len(files)}] {result.file}: {result.status}, "
+                f"{result.rows_loaded} loaded, {result.rows_quarantined} quarantined"
+            )
+        return results
+
+    def load_file(self, layout: FileLayout, path: Path) -> FileResult:
+        rel = path.relative_to(self.landing_dir).as_posix()
+        digest = file_sha256(path)
+        seen = self.con.execute(
+            "SELECT file FROM raw.file_deliveries WHERE file_hash = ? "
+            "AND status IN ('loaded', 'superseded') ORDER BY loaded_at LIMIT 1",
+            [digest],
+        ).fetchone()
+        same_path = self.con.execute(
+            "SELECT count(*) FROM raw.file_deliveries WHERE file = ? AND file_hash = ?",
+            [rel, digest],
+        ).fetchone()[0]
+        result = FileResult(rel, self.contract.key, layout.distributor_id, "unchanged")
+        if same_path:
+            return result
+        stat = path.stat()
+        delivered_at = datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None)
+        if seen:
+            result.status, result.duplicate_of = "duplicate", seen[0]
+            self._record_delivery(result, digest, stat.st_size, delivered_at)
+            return result
+
+        readable = self._readable_copy(layout, path)
+        try:
+            self._stage(layout, readable, rel)
+            result.status = "loaded"
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                self._replace_previous(layout, rel)
+                self._route_rows(layout, rel, digest, result)
+                self._record_delivery(result, digest, stat.st_size, delivered_at)
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+        finally:
+            if readable != path:
+                readable.unlink(missing_ok=True)
+            for table in ("_read", "_lines", "_rejects", "_rejects_scan", "_stage", "_checked"):
+                self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        return result
+
+    def _readable_copy(self, layout: FileLayout, path: Path) -> Path:
+        encoding = codecs.lookup(layout.format.encoding).name
+        if layout.format.type == "jsonl" or encoding in _NATIVE_ENCODINGS:
+            return path
+        target = self.tmp_dir / f"{os.getpid()}_{path.name}.utf8"
+        return _transcode_to_utf8(path, layout.format.encoding, target)
+
+    def _header(self, layout: FileLayout, path: Path, rel: str) -> list[str]:
+        with path.open(encoding="utf-8", newline="") as handle:
+            try:
+                header = next(csv.reader(handle, delimiter=layout.format.delimiter))
+            except StopIteration as exc:
+                raise IngestionError(f"{rel}: file is empty (no header line)") from exc
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise IngestionError(f"{rel}: header line cannot be parsed: {exc}") from exc
+        header = [h.strip() for h in header]
+        expected = list(layout.columns.values()) or [
+            c for c in self.contract.column_names if c not in layout.constants
+        ]
+        missing = [c for c in expected if c not in header]
+        if missing:
+            raise IngestionError(
+                f"{rel}: columns {missing} expected by the {layout.label} layout are not in the "
+                f"header {header} (delimiter {layout.format.delimiter!r}); "
+                "fix the file or the layout in the company config"
+            )
+        return header
+
+    def _stage(self, layout: FileLayout, path: Path, rel: str) -> None:
+        """Read the file as text into _stage(_line, <contract columns as VARCHAR>)."""
+        con = self.con
+        if layout.format.type == "jsonl":
+            try:
+                con.execute(
+                    "CREATE TEMP TABLE _read AS SELECT row_number() OVER () AS _ordinal, json "
+                    "FROM read_ndjson_objects(?)",
+                    [str(path)],
+                )
+            except duckdb.Error as exc:
+                raise IngestionError(f"{rel}: not valid newline-delimited JSON: {exc}") from exc
+            con.execute("CREATE TEMP TABLE _rejects (line BIGINT, error_message VARCHAR, csv_line VARCHAR)")
+            con.execute("CREATE TEMP TABLE _lines AS SELECT _ordinal AS line, _ordinal FROM _read")
+
+            def source_value(column: str) -> str | None:
+                path_expr = layout.json_fields.get(column)
+                return f"json_extract_string(r.json, {_lit(path_expr)})" if path_expr else None
+        else:
+            header = self._header(layout, path, rel)
+            columns = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
+            try:
+                con.execute(
+                    f"""CREATE TEMP TABLE _read AS
+                    SELECT row_number() OVER () AS _ordinal, to_json(t) AS _raw, *
+                    FROM read_csv({_lit(str(path))}, header = true, auto_detect = false,
+                        columns = {columns}, delim = {_lit(layout.format.delimiter)},
+                        quote = '"', escape = '"', strict_mode = true,
+                        store_rejects = true, rejects_table = '_rejects',
+                        rejects_scan = '_rejects_scan') AS t"""
+                )
+            except duckdb.Error as exc:
+                raise IngestionError(f"{rel}: cannot be read as CSV: {exc}") from exc
+            # DuckDB numbers rejected lines (header = line 1) but not accepted rows: accepted
+            # row k sits on the k-th line number that is not a rejected one.
+            total = con.execute(
+                "SELECT (SELECT count(*) FROM _read) + (SELECT count(*) FROM _rejects)"
+            ).fetchone()[0]
+            con.execute(
+                f"""CREATE TEMP TABLE _lines AS
+                SELECT line, row_number() OVER (ORDER BY line) AS _ordinal
+                FROM range(2, {total + 2}) AS t(line)
+                WHERE line NOT IN (SELECT line FROM _rejects)"""
+            )
+            mapping = layout.columns or {c: c for c in self.contract.column_names}
+
+            def source_value(column: str) -> str | None:
+                return f"r.{_q(mapping[column])}" if column in mapping else None
+
+        # The quarantine keeps the values exactly as delivered, under the file's own names.
+        record = "r.json" if layout.format.type == "jsonl" else "r._raw"
+        selects = []
+        for column in self.contract.columns:
+            if column.name == "distributor_id" and layout.distributor_id:
+                expr = _lit(layout.distributor_id)
+            elif column.name in layout.constants:
+                expr = _lit(layout.constants[column.name])
+            else:
+                raw = source_value(column.name)
+                expr = f"NULLIF(trim({raw}), '')" if raw else "NULL"
+                mapped = layout.value_maps.get(column.name)
+                if mapped:
+                    cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in mapped.items())
+                    expr = f"(CASE {expr} {cases} ELSE {expr} END)"
+            selects.append(f"{expr} AS {_q(column.name)}")
+        con.execute(
+            f"""CREATE TEMP TABLE _stage AS
+            SELECT l.line AS _line, {record} AS _record, {', '.join(selects)}
+            FROM _read r JOIN _lines l USING (_ordinal)"""
+        )
+
+    def _replace_previous(self, layout: FileLayout, rel: str) -> None:
+        """A snapshot replaces the source's earlier rows; a corrected re-delivery under the
+        same name replaces that file's own rows. The ledger keeps what was there before."""
+        table = self.contract.physical_table
+        if layout.mode == "snapshot":
+            condition, params = "source = ? AND status = 'loaded'", [self.contract.key]
+            self.con.execute(f"DELETE FROM {table}")
+        else:
+            condition, params = "file = ? AND status = 'loaded'", [rel]
+            self.con.execute(f"DELETE FROM {table} WHERE _source_file = ?", [rel])
+            self.con.execute("DELETE FROM raw.quarantine WHERE file = ?", [rel])
+        self.con.execute(
+            f"UPDATE raw.file_deliveries SET status = 'superseded' WHERE {condition}", params
+        )
+
+    def _route_rows(self, layout: FileLayout, rel: str, digest: str, result: FileResult) -> None:
+        con, contract = self.con, self.contract
+        typed, checks = [], []
+        for column in contract.columns:
+            value = f"s.{_q(column.name)}"
+            cast = _typed_expr(column, value, layout.format)
+            typed.append(f"{cast} AS {_q(column.name)}")
+            checks += _rule_checks(column, value, cast, layout.format)
+        keys = contract.key_columns
+        con.execute(
+            f"""CREATE TEMP TABLE _checked AS
+            SELECT s._line, s._record, {', '.join(typed)},
+                   list_filter([{', '.join(checks)}], lambda x: x IS NOT NULL) AS _reasons
+            FROM _stage s"""
+        )
+        if keys:
+            key_list = ", ".join(_q(k) for k in keys)
+            key_label = ", ".join(keys)
+            # Only rows that pass every other rule compete for a key, so a broken first
+            # occurrence does not drag a good second one into quarantine with it.
+            con.execute(
+                f"""UPDATE _checked SET _reasons = list_append(_reasons, dup.reason)
+                FROM (
+                    SELECT _line, 'duplicate key ({key_label}): first seen on line '
+                        || first_line AS reason
+                    FROM (
+                        SELECT _line, min(_line) OVER w AS first_line,
+                               row_number() OVER (w ORDER BY _line) AS occurrence
+                        FROM _checked WHERE len(_reasons) = 0
+                        WINDOW w AS (PARTITION BY {key_list})
+                    ) WHERE occurrence > 1
+                ) AS dup
+                WHERE _checked._line = dup._line"""
+            )
+            if layout.mode == "append":
+                join = " AND ".join(f"t.{_q(k)} = c.{_q(k)}" for k in keys)
+                con.execute(
+                    f"""UPDATE _checked SET _reasons = list_append(_reasons,
+                        'duplicate key ({key_label}): already loaded from ' || prior.origin)
+                    FROM (
+                        SELECT c._line, any_value(t._source_file || ' line ' || t._source_line) AS origin
+                        FROM _checked c JOIN {contract.physical_table} t ON {join}
+                        WHERE len(c._reasons) = 0 GROUP BY c._line
+                    ) AS prior
+                    WHERE _checked._line = prior._line"""
+                )
+        names = ", ".join(_q(c) for c in contract.column_names)
+        con.execute(
+            f"""INSERT INTO {contract.physical_table} ({names}, {', '.join(METADATA_COLUMNS)})
+            SELECT {names}, ?, _line, ?, current_timestamp::TIMESTAMP
+            FROM _checked WHERE len(_reasons) = 0 ORDER BY _line""",
+            [rel, digest],
+        )
+        con.execute(
+            """INSERT INTO raw.quarantine
+            SELECT ?, ?, ?, _line, array_to_string(_reasons, '; '), _record, ?,
+                   current_timestamp::TIMESTAMP
+            FROM _checked WHERE len(_reasons) > 0
+            UNION ALL
+            SELECT ?, ?, ?, line, 'malformed row: ' || error_message,
+                   to_json({'raw_line': trim(csv_line, chr(10) || chr(13))}), ?, current_timestamp::TIMESTAMP
+            FROM _rejects""",
+            [contract.key, layout.distributor_id, rel, digest] * 2,
+        )
+        counts = con.execute(
+            "SELECT count(*) FILTER (len(_reasons) = 0), count(*) FILTER (len(_reasons) > 0) "
+            "FROM _checked"
+        ).fetchone()
+        rejected = con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
+        result.rows_loaded = counts[0]
+        result.rows_quarantined = counts[1] + rejected
+        result.rows_read = result.rows_loaded + result.rows_quarantined
+        reasons = con.execute(
+            """SELECT split_part(reason, ':', 1) AS rule, count(*) FROM raw.quarantine
+            WHERE file = ? GROUP BY ALL""",
+            [rel],
+        ).fetchall()
+        result.quarantine_reasons = dict(reasons)
+
+    def _record_delivery(
+        self, result: FileResult, digest: str, size: int, delivered_at: datetime
+    ) -> None:
+        self.con.execute(
+            "INSERT INTO raw.file_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "current_timestamp::TIMESTAMP)",
+            [
+                result.file,
+                result.source,
+                result.distributor_id,
+                digest,
+                size,
+                delivered_at,
+                result.status,
+                result.duplicate_of,
+                result.rows_read,
+                result.rows_loaded,
+                result.rows_quarantined,
+            ],
+        )
+
+
+def layouts_for(source: str, config) -> list[FileLayout]:
+    """The file layouts the company config declares for one contract."""
+    if source == "distributor_sell_out":
+        return [FileLayout.for_distributor(d) for d in config.distributors]
+    if source in config.sources:
+        return [FileLayout.for_source(source, config.sources[source])]
+    return []
+
+
+def clear_tmp(tmp_dir: Path) -> None:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
