@@ -1,0 +1,199 @@
+"""`rtm`: the command line for people who run the pipeline.
+
+    rtm sample         generate the sample company into the warehouse folder
+    rtm run            run the nightly job once (generating the sample first if needed)
+    rtm online-server  serve the sample company's online listings API on loopback
+    rtm ingest SOURCE  load one source's landing files (debugging a new layout)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from urllib.parse import urlparse
+
+import typer
+
+from orchestration.config import ConfigError, Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings.from_env()
+        settings.company  # noqa: B018 (validate the config up front, fail fast)
+        return settings
+    except ConfigError as exc:
+        typer.secho(f"configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def sample(
+    accounts: int = typer.Option(15_000, help="CRM accounts to generate."),
+    seed: int = typer.Option(42, help="Random seed: same seed, same files."),
+    months: int = typer.Option(24, help="Months of history."),
+    out: Path = typer.Option(None, help="Output folder (default: the warehouse folder)."),
+) -> None:
+    """Generate the sample company: landing files, online API data and ground truth."""
+    from orchestration.sample.generator import generate_company
+
+    settings = _settings()
+    target = out or settings.warehouse_dir
+    started = time.perf_counter()
+    summary = generate_company(target, accounts=accounts, seed=seed, months=months)
+    typer.echo(f"sample company written to {target} in {time.perf_counter() - started:.1f} s")
+    for key, value in summary.items():
+        typer.echo(f"  {key}: {value}")
+
+
+@app.command("online-server")
+def online_server(
+    data: Path = typer.Option(None, help="listings.jsonl to serve (default: the sample's)."),
+    port: int = typer.Option(8765),
+    max_requests_per_second: float = typer.Option(50.0),
+) -> None:
+    """Serve the online listings API on 127.0.0.1 until interrupted."""
+    from orchestration.online.server import ListingsStore, make_server
+
+    settings = _settings()
+    api = settings.company.sources["online_presence"].api
+    key = os.environ.get(api.api_key_env)
+    if not key:
+        typer.secho(f"set {api.api_key_env} to the API key the server should accept", fg="red")
+        raise typer.Exit(2)
+    data = data or settings.warehouse_dir / "online_api" / "listings.jsonl"
+    server = make_server(ListingsStore.from_jsonl(data), key, port, max_requests_per_second)
+    typer.echo(f"serving {data} on http://127.0.0.1:{port}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
+@contextmanager
+def sample_online_api(settings: Settings):
+    """Serve the sample company's listings for the length of a run, when the configured
+    API points at loopback and nothing is listening there yet."""
+    source = settings.company.sources.get("online_presence")
+    data = settings.warehouse_dir / "online_api" / "listings.jsonl"
+    if source is None or source.api is None or not data.exists():
+        yield None
+        return
+    url = urlparse(source.api.resolved_base_url())
+    if url.hostname not in {"127.0.0.1", "localhost"} or _listening(url.hostname, url.port):
+        yield None
+        return
+    from orchestration.online.server import BackgroundServer
+
+    key = os.environ.setdefault(source.api.api_key_env, "sample-local-key")
+    with BackgroundServer(data, key, port=url.port or 80) as server:
+        yield server
+
+
+def _listening(host: str, port: int | None) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex((host, port or 80)) == 0
+
+
+@app.command()
+def run(
+    generate: bool = typer.Option(True, help="Generate the sample company if no landing files exist."),
+) -> None:
+    """Run the nightly job once, in process, and print what was published."""
+    settings = _settings()
+    if generate and not any(settings.landing_dir.glob("*/*")):
+        typer.echo(f"no landing files in {settings.landing_dir}: generating the sample company")
+        from orchestration.sample.generator import generate_company
+
+        generate_company(settings.warehouse_dir)
+    result = run_nightly(settings)
+    if not result.success:
+        typer.secho("run failed: see the messages above and the Dagster UI (make dev)", fg="red")
+        raise typer.Exit(1)
+    print_summary(settings, result.run_id)
+
+
+def run_nightly(settings: Settings, instance=None):
+    """Execute the nightly job in this process (one DuckDB writer at a time)."""
+    import dagster as dg
+
+    from orchestration.definitions import NIGHTLY_JOB, defs
+
+    definitions = defs() if callable(defs) else defs
+    job = definitions.resolve_job_def(NIGHTLY_JOB)
+    with sample_online_api(settings), (nullcontext(instance) if instance else _instance()) as inst:
+        return job.execute_in_process(instance=inst, raise_on_error=False)
+
+
+@contextmanager
+def _instance():
+    import dagster as dg
+
+    if os.environ.get("DAGSTER_HOME"):
+        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+    else:
+        with dg.DagsterInstance.ephemeral() as instance:
+            yield instance
+
+
+def print_summary(settings: Settings, run_id: str) -> None:
+    import duckdb
+
+    with duckdb.connect(str(settings.published_db), read_only=True) as pub:
+        version, published_at = pub.execute(
+            "SELECT version, published_at FROM _publication"
+        ).fetchone()
+        tables = [r[0] for r in pub.execute("SHOW TABLES").fetchall() if not r[0].startswith("_")]
+        counts = {t: pub.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+        segments = (
+            pub.execute(
+                "SELECT channel, count(*) FROM dim_accounts GROUP BY ALL ORDER BY 2 DESC"
+            ).fetchall()
+            if "dim_accounts" in tables
+            else []
+        )
+    with duckdb.connect(str(settings.working_db), read_only=True) as work:
+        checks = work.execute(
+            "SELECT count(*) FILTER (passed), count(*) FROM quality.data_quality_results "
+            "WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        quarantined = work.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0]
+    typer.echo("")
+    typer.secho(f"Published {settings.published_db} (version {version}, {published_at})", bold=True)
+    for table, count in counts.items():
+        typer.echo(f"  {table:<28} {count:>10,} rows")
+    if segments:
+        typer.echo("Accounts by channel: " + ", ".join(f"{c} {n:,}" for c, n in segments))
+    typer.echo(f"Quality checks passed: {checks[0]}/{checks[1]}; rows quarantined: {quarantined:,}")
+
+
+@app.command()
+def ingest(source: str) -> None:
+    """Load one source's landing files and print the outcome."""
+    from orchestration.ingest.run import ingest_source
+
+    settings = _settings()
+    with sample_online_api(settings):
+        summary = ingest_source(settings, source, typer.echo)
+    typer.echo(summary)
+    if not summary.reconciled:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,56 @@
+"""The Dagster code location: every domain's definitions merged, plus the nightly job.
+
+Each sub-package of `orchestration/defs/` owns its assets and checks; this file only
+assembles them and adds the job and schedule that run the whole flow.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.config import Settings
+from orchestration.defs.ingestion.assets import build_ingestion_defs
+from orchestration.defs.publish.assets import build_publish_defs
+from orchestration.defs.quality.checks import build_quality_defs
+from orchestration.defs.resources import RtmResource
+from orchestration.defs.transform.dbt_assets import build_dbt_defs
+
+NIGHTLY_JOB = "nightly_refresh"
+
+
+def build_jobs(settings: Settings) -> dg.Definitions:
+    # In process: DuckDB allows one writer per file, and step subprocesses would each
+    # reload the code location (STACK_NOTES: 28 s vs 50-58 s for the same run).
+    job = dg.define_asset_job(
+        NIGHTLY_JOB,
+        selection=dg.AssetSelection.all(include_sources=False),
+        executor_def=dg.in_process_executor,
+        description="Full refresh: ingest every source, build and test the dbt models, "
+        "validate the marts, publish if every blocking check passed.",
+    )
+    schedule = settings.company.schedule
+    return dg.Definitions(
+        jobs=[job],
+        schedules=[
+            dg.ScheduleDefinition(
+                name="nightly_refresh_schedule",
+                job=job,
+                cron_schedule=schedule.cron,
+                execution_timezone=schedule.timezone,
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+            )
+        ],
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    settings = Settings.from_env()
+    return dg.Definitions.merge(
+        build_ingestion_defs(),
+        build_dbt_defs(),
+        build_quality_defs(),
+        build_publish_defs(),
+        build_jobs(settings),
+        dg.Definitions(resources={"rtm": RtmResource()}),
+    )

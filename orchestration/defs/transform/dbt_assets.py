@@ -1,0 +1,86 @@
+"""The dbt project as Dagster assets: groups follow the model folders, sources map onto
+the ingestion assets (`raw/<contract>`), so lineage runs from file to published table."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from orchestration.config import DBT_PROJECT_DIR
+from orchestration.defs.resources import RtmResource
+
+
+def dbt_executable() -> str:
+    """The dbt next to this interpreter: make and CI run without an activated venv."""
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else (shutil.which("dbt") or "dbt")
+
+
+def rtm_dbt_project() -> DbtProject:
+    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def model_layer(props: Mapping[str, Any]) -> str | None:
+    """staging / intermediate / marts: the first folder under models/."""
+    fqn = props.get("fqn") or []
+    return fqn[1] if props.get("resource_type") in {"model", "seed", "snapshot"} and len(fqn) > 2 else None
+
+
+class RtmDbtTranslator(DagsterDbtTranslator):
+    def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        layer = model_layer(props)
+        if layer is None:
+            return spec
+        owner = (props.get("meta") or {}).get("owner") or (props.get("config", {}).get("meta") or {}).get("owner")
+        return spec.replace_attributes(
+            group_name=layer,
+            owners=[f"team:{owner}"] if owner else spec.owners,
+            kinds={"dbt", "duckdb"},
+        )
+
+
+def translator() -> RtmDbtTranslator:
+    return RtmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def dbt_vars(rtm_settings) -> dict:
+    company = rtm_settings.company
+    return {"as_of_month": company.company.as_of_month} if company.company.as_of_month else {}
+
+
+def build_dbt_defs() -> dg.Definitions:
+    project = rtm_dbt_project()
+    project.prepare_if_dev()
+
+    @dbt_assets(manifest=project.manifest_path, dagster_dbt_translator=translator(), name="account_rtm_dbt")
+    def account_rtm_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, rtm: RtmResource):
+        settings = rtm.settings()
+        # dbt reads the working database path from the environment (see profiles.yml).
+        os.environ["RTM_DUCKDB_PATH"] = str(settings.working_db)
+        os.environ["RTM_DUCKDB_TEMP_DIR"] = str(settings.tmp_dir)
+        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars(settings))], context=context).stream()
+
+    return dg.Definitions(
+        assets=[account_rtm_dbt],
+        resources={
+            "dbt": DbtCliResource(
+                project_dir=project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+            )
+        },
+    )

@@ -1,0 +1,92 @@
+"""Great Expectations (1.x) validation of published-candidate tables, inside DuckDB.
+
+Expectations are declared next to the model they guard (the `quality` list in a mart's
+dbt `meta`), so Python holds no model or column names. Validation runs in the database
+through GX's SQL datasource: nothing is pulled into pandas.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ERROR, WARNING = "error", "warning"
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    table: str
+    check: str
+    passed: bool
+    severity: str
+    observed: str
+    details: str = ""
+
+
+def _enable_persisted_duckdb_connection(execution_engine_module) -> None:
+    """GX fetches SQL results after returning pooled connections to the pool, which DuckDB
+    answers with empty results ('list index out of range'). GX keeps one persisted
+    connection for the dialects in this tuple; it matches entries both with `in` (as a
+    string) and through `.value`, hence a str carrying a value attribute."""
+    dialects = execution_engine_module._PERSISTED_CONNECTION_DIALECTS
+    if "duckdb" not in dialects:
+        duckdb_dialect = type("DuckDBDialect", (str,), {"value": "duckdb"})("duckdb")
+        execution_engine_module._PERSISTED_CONNECTION_DIALECTS = (*dialects, duckdb_dialect)
+
+
+def _quiet_gx() -> None:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("GX_PROGRESS_BARS", "false")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+def validate_table(
+    database: Path, schema: str, table: str, expectations: list[dict]
+) -> list[CheckOutcome]:
+    """Run declared expectations ({expectation, kwargs, severity}) on one table."""
+    _quiet_gx()
+    import great_expectations as gx
+    from great_expectations.execution_engine import sqlalchemy_execution_engine
+
+    _enable_persisted_duckdb_connection(sqlalchemy_execution_engine)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    source = context.data_sources.add_sql(
+        name=f"warehouse_{table}",
+        connection_string=f"duckdb:///{database}",
+        kwargs={"connect_args": {"read_only": True}},
+    )
+    batch_definition = source.add_table_asset(
+        name=table, table_name=table, schema_name=schema
+    ).add_batch_definition_whole_table("whole_table")
+    suite = gx.ExpectationSuite(name=f"{table}_suite")
+    severities = []
+    for spec in expectations:
+        class_name = "".join(part.title() for part in spec["expectation"].split("_"))
+        expectation_class = getattr(gx.expectations, class_name, None)
+        if expectation_class is None:
+            raise ValueError(f"{table}: unknown Great Expectations expectation {spec['expectation']!r}")
+        suite.add_expectation(expectation_class(**spec.get("kwargs", {})))
+        severities.append(spec.get("severity", ERROR))
+    try:
+        result = batch_definition.get_batch().validate(suite)
+    finally:
+        source.get_execution_engine().engine.dispose()
+    outcomes = []
+    for spec, severity, item in zip(expectations, severities, result.results, strict=True):
+        details = item.result or {}
+        observed = details.get("observed_value")
+        if observed is None and "unexpected_count" in details:
+            observed = f"{details['unexpected_count']} unexpected ({details.get('unexpected_percent', 0):.2f}%)"
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            observed = f"error: {item.exception_info.get('exception_message')}"
+        label = spec["expectation"] + (
+            f"({spec['kwargs']['column']})" if "column" in spec.get("kwargs", {}) else ""
+        )
+        outcomes.append(
+            CheckOutcome(table, label, bool(item.success), severity, str(observed),
+                         details=str(details.get("partial_unexpected_list", ""))[:500])
+        )
+    return outcomes
