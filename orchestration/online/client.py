@@ -98,20 +98,25 @@ class ListingsClient:
         if updated_since:
             params["updated_since"] = updated_since
         records, pages, watermark = 0, 0, updated_since
-        with partial.open("w", encoding="utf-8") as out:
-            cursor = None
-            while True:
-                body = self._get({**params, **({"cursor": cursor} if cursor else {})})
-                pages += 1
-                for record in body.get("data", []):
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    records += 1
-                    updated = record.get("updated_at")
-                    if updated and (watermark is None or updated > watermark):
-                        watermark = updated
-                cursor = body.get("next_cursor")
-                if not cursor:
-                    break
+        try:
+            with partial.open("w", encoding="utf-8") as out:
+                cursor = None
+                while True:
+                    body = self._get({**params, **({"cursor": cursor} if cursor else {})})
+                    pages += 1
+                    for record in body.get("data", []):
+                        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                        records += 1
+                        updated = record.get("updated_at")
+                        if updated and (watermark is None or updated > watermark):
+                            watermark = updated
+                    cursor = body.get("next_cursor")
+                    if not cursor:
+                        break
+        except BaseException:
+            # A failed pull leaves nothing behind: the next night pulls from the same watermark.
+            partial.unlink(missing_ok=True)
+            raise
         if records == 0:
             partial.unlink()
             return PullResult(None, 0, pages, self.requests, self.retries, watermark)
