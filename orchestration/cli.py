@@ -1,9 +1,9 @@
 """`rtm`: the command line for people who run the pipeline.
 
-    rtm sample         generate the sample company into the warehouse folder
-    rtm run            run the nightly job once (generating the sample first if needed)
-    rtm online-server  serve the sample company's online listings API on loopback
-    rtm ingest SOURCE  load one source's landing files (debugging a new layout)
+rtm sample         generate the sample company into the warehouse folder
+rtm run            run the nightly job once (generating the sample first if needed)
+rtm online-server  serve the sample company's online listings API on loopback
+rtm ingest SOURCE  load one source's landing files (debugging a new layout)
 """
 
 from __future__ import annotations
@@ -105,7 +105,9 @@ def _listening(host: str, port: int | None) -> bool:
 
 @app.command()
 def run(
-    generate: bool = typer.Option(True, help="Generate the sample company if no landing files exist."),
+    generate: bool = typer.Option(
+        True, help="Generate the sample company if no landing files exist."
+    ),
 ) -> None:
     """Run the nightly job once, in process, and print what was published."""
     settings = _settings()
@@ -123,13 +125,12 @@ def run(
 
 def run_nightly(settings: Settings, instance=None):
     """Execute the nightly job in this process (one DuckDB writer at a time)."""
-    import dagster as dg
 
     from orchestration.definitions import NIGHTLY_JOB, defs
 
     definitions = defs() if callable(defs) else defs
     job = definitions.resolve_job_def(NIGHTLY_JOB)
-    with sample_online_api(settings), (nullcontext(instance) if instance else _instance()) as inst:
+    with sample_online_api(settings), nullcontext(instance) if instance else _instance() as inst:
         return job.execute_in_process(instance=inst, raise_on_error=False)
 
 

@@ -32,10 +32,16 @@ SELL_OUT = CONTRACTS["distributor_sell_out"]
 
 
 def _layout(distributor_id: str) -> FileLayout:
-    return next(lay for lay in layouts_for("distributor_sell_out", CONFIG) if lay.distributor_id == distributor_id)
+    return next(
+        lay
+        for lay in layouts_for("distributor_sell_out", CONFIG)
+        if lay.distributor_id == distributor_id
+    )
 
 
-def _render(layout: FileLayout, rows: list[dict], extra_fields: dict[int, list[str]] | None = None) -> bytes:
+def _render(
+    layout: FileLayout, rows: list[dict], extra_fields: dict[int, list[str]] | None = None
+) -> bytes:
     """Write contract-named rows in the distributor's own layout."""
     fmt = layout.format
     reverse_units = {v: k for k, v in layout.value_maps.get("unit", {}).items()}
@@ -45,7 +51,7 @@ def _render(layout: FileLayout, rows: list[dict], extra_fields: dict[int, list[s
     writer.writerow(header)
     for index, row in enumerate(rows):
         out = []
-        for contract_column, file_column in layout.columns.items():
+        for contract_column in layout.columns:
             value = row.get(contract_column, "")
             if isinstance(value, float):
                 value = f"{value:.2f}".replace(".", fmt.decimal)
@@ -105,7 +111,9 @@ FILE_NAMES = {
 
 
 @pytest.mark.parametrize("distributor_id", sorted(FILE_NAMES))
-def test_each_distributor_layout_loads_good_rows_and_quarantines_bad_ones(warehouse, tmp_path, distributor_id):
+def test_each_distributor_layout_loads_good_rows_and_quarantines_bad_ones(
+    warehouse, tmp_path, distributor_id
+):
     con, landing = warehouse
     layout = _layout(distributor_id)
     unit = layout.constants.get("unit", "case")
@@ -133,11 +141,22 @@ def test_each_distributor_layout_loads_good_rows_and_quarantines_bad_ones(wareho
         "SELECT distributor_id, distributor_account_code, account_name, quantity, unit, amount, "
         "sale_date, _source_line FROM raw.distributor_sell_out ORDER BY _source_line"
     ).fetchall()
-    assert loaded[0] == (distributor_id, "C000001", "Café de l'Étoile 1", 6.0, unit, 123.45, date(2026, 10, 3), 2)
+    assert loaded[0] == (
+        distributor_id,
+        "C000001",
+        "Café de l'Étoile 1",
+        6.0,
+        unit,
+        123.45,
+        date(2026, 10, 3),
+        2,
+    )
     assert loaded[1][1] == "C000006" and loaded[1][3] == -1.0 and loaded[1][7] == 7
     reasons = dict(con.execute("SELECT line, reason FROM raw.quarantine ORDER BY line").fetchall())
-    assert reasons[3].startswith("quantity: \"douze\" is not a valid number")
-    assert reasons[4] == f"sale_date: \"2026-13-45\" is not a date in format {layout.format.date_format}"
+    assert reasons[3].startswith('quantity: "douze" is not a valid number')
+    assert (
+        reasons[4] == f'sale_date: "2026-13-45" is not a date in format {layout.format.date_format}'
+    )
     assert reasons[5] == "distributor_account_code: required value missing"
     assert reasons[6] == 'postcode: "6900" does not match ^[0-9]{5}$'
     assert reasons[8].startswith("malformed row: Expected Number of Columns")
@@ -150,9 +169,17 @@ def test_cp1252_only_characters_survive_transcoding(warehouse, tmp_path):
     con, landing = warehouse
     layout = _layout("D01")
     assert layout.format.encoding == "cp1252"
-    _write(landing, layout, "VENTES_202609.csv", _render(layout, [_good_row(1, account_name="L’Œuf — Bar à vins €", unit="case")]))
+    _write(
+        landing,
+        layout,
+        "VENTES_202609.csv",
+        _render(layout, [_good_row(1, account_name="L’Œuf — Bar à vins €", unit="case")]),
+    )
     ContractLoader(con, SELL_OUT, landing, tmp_path / "tmp").load([layout])
-    assert con.execute("SELECT account_name FROM raw.distributor_sell_out").fetchone()[0] == "L’Œuf — Bar à vins €"
+    assert (
+        con.execute("SELECT account_name FROM raw.distributor_sell_out").fetchone()[0]
+        == "L’Œuf — Bar à vins €"
+    )
 
 
 def test_file_delivered_twice_is_loaded_once(warehouse, tmp_path):
@@ -174,8 +201,11 @@ def test_file_delivered_twice_is_loaded_once(warehouse, tmp_path):
     ).fetchall()
     assert ledger == [
         ("distributors/d02_chr_ouest/sellout_2026-09.csv", "loaded", None),
-        ("distributors/d02_chr_ouest/sellout_2026-09_resent.csv", "duplicate",
-         "distributors/d02_chr_ouest/sellout_2026-09.csv"),
+        (
+            "distributors/d02_chr_ouest/sellout_2026-09_resent.csv",
+            "duplicate",
+            "distributors/d02_chr_ouest/sellout_2026-09.csv",
+        ),
     ]
 
 
@@ -183,13 +213,25 @@ def test_corrected_redelivery_replaces_its_own_rows(warehouse, tmp_path):
     con, landing = warehouse
     layout = _layout("D02")
     loader = ContractLoader(con, SELL_OUT, landing, tmp_path / "tmp")
-    path = _write(landing, layout, "sellout_2026-08.csv", _render(layout, [_good_row(1, unit="bottle"), _good_row(2, unit="bottle", quantity="x")]))
+    path = _write(
+        landing,
+        layout,
+        "sellout_2026-08.csv",
+        _render(layout, [_good_row(1, unit="bottle"), _good_row(2, unit="bottle", quantity="x")]),
+    )
     loader.load([layout])
-    path.write_bytes(_render(layout, [_good_row(1, unit="bottle", quantity=9.0), _good_row(2, unit="bottle")]))
+    path.write_bytes(
+        _render(layout, [_good_row(1, unit="bottle", quantity=9.0), _good_row(2, unit="bottle")])
+    )
     loader.load([layout])
-    assert con.execute("SELECT sum(quantity), count(*) FROM raw.distributor_sell_out").fetchone() == (15.0, 2)
+    assert con.execute(
+        "SELECT sum(quantity), count(*) FROM raw.distributor_sell_out"
+    ).fetchone() == (15.0, 2)
     assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 0
-    assert con.execute("SELECT status FROM raw.file_deliveries ORDER BY loaded_at").fetchall() == [("superseded",), ("loaded",)]
+    assert con.execute("SELECT status FROM raw.file_deliveries ORDER BY loaded_at").fetchall() == [
+        ("superseded",),
+        ("loaded",),
+    ]
     assert reconcile(con, "distributor_sell_out") == []
 
 
@@ -199,13 +241,23 @@ def test_duplicate_primary_keys_are_quarantined_after_the_first(warehouse, tmp_p
     layout = layouts_for("sales_reps", CONFIG)[0]
     header = ",".join(contract.column_names)
     good = "REP001,Ana Martin,field_rep,T01,69003,45.76,4.85,38,2024-01-02"
-    lines = [header, good, good.replace("Ana Martin", "Ana Martin-Duval"), "REP002,Bo,field_rep,T01,69003,45.76,4.85,38,2024-01-02"]
+    lines = [
+        header,
+        good,
+        good.replace("Ana Martin", "Ana Martin-Duval"),
+        "REP002,Bo,field_rep,T01,69003,45.76,4.85,38,2024-01-02",
+    ]
     path = landing / "sales_force" / "reps_2026-10-31.csv"
     path.parent.mkdir(parents=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     ContractLoader(con, contract, landing, tmp_path / "tmp").load([layout])
-    assert con.execute("SELECT rep_id, rep_name FROM raw.sales_reps ORDER BY 1").fetchall() == [("REP001", "Ana Martin"), ("REP002", "Bo")]
-    assert con.execute("SELECT line, reason FROM raw.quarantine").fetchall() == [(3, "duplicate key (rep_id): first seen on line 2")]
+    assert con.execute("SELECT rep_id, rep_name FROM raw.sales_reps ORDER BY 1").fetchall() == [
+        ("REP001", "Ana Martin"),
+        ("REP002", "Bo"),
+    ]
+    assert con.execute("SELECT line, reason FROM raw.quarantine").fetchall() == [
+        (3, "duplicate key (rep_id): first seen on line 2")
+    ]
 
 
 def test_layout_missing_a_mapped_column_fails_naming_file_and_column(warehouse, tmp_path):
@@ -219,7 +271,12 @@ def test_layout_missing_a_mapped_column_fails_naming_file_and_column(warehouse, 
 def test_undecodable_bytes_fail_the_file_with_the_offset(warehouse, tmp_path):
     con, landing = warehouse
     layout = _layout("D01")
-    _write(landing, layout, "VENTES_202607.csv", _render(layout, [_good_row(1, unit="case")]) + b"\x81\r\n")
+    _write(
+        landing,
+        layout,
+        "VENTES_202607.csv",
+        _render(layout, [_good_row(1, unit="case")]) + b"\x81\r\n",
+    )
     with pytest.raises(IngestionError, match=r"VENTES_202607.csv: byte \d+ is not valid cp1252"):
         ContractLoader(con, SELL_OUT, landing, tmp_path / "tmp").load([layout])
 
@@ -228,11 +285,18 @@ def test_jsonl_source_extracts_nested_fields(warehouse, tmp_path):
     con, landing = warehouse
     layout = layouts_for("online_presence", CONFIG)[0]
     record = {
-        "id": "ON0000001", "platform": "maps", "name": "Le Petit Zinc",
+        "id": "ON0000001",
+        "platform": "maps",
+        "name": "Le Petit Zinc",
         "address": {"street": "3 rue Mercière", "postcode": "69002", "city": "Lyon"},
         "contact": {"phone": "0478000000", "website": None},
         "location": {"lat": 45.76, "lon": 4.83},
-        "metrics": {"rating": 4.5, "review_count": 120, "followers": 800, "last_activity": "2026-10-02"},
+        "metrics": {
+            "rating": 4.5,
+            "review_count": 120,
+            "followers": 800,
+            "last_activity": "2026-10-02",
+        },
         "updated_at": "2026-10-03T08:12:00Z",
     }
     bad = {**record, "id": "ON0000002", "metrics": {**record["metrics"], "rating": 7}}
@@ -240,16 +304,23 @@ def test_jsonl_source_extracts_nested_fields(warehouse, tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(record) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
     ContractLoader(con, CONTRACTS["online_presence"], landing, tmp_path / "tmp").load([layout])
-    assert con.execute("SELECT source_record_id, city, rating, review_count, updated_at::VARCHAR FROM raw.online_presence").fetchall() == [
-        ("ON0000001", "Lyon", 4.5, 120, "2026-10-03 08:12:00")
+    assert con.execute(
+        "SELECT source_record_id, city, rating, review_count, updated_at::VARCHAR FROM raw.online_presence"
+    ).fetchall() == [("ON0000001", "Lyon", 4.5, 120, "2026-10-03 08:12:00")]
+    assert con.execute("SELECT line, reason FROM raw.quarantine").fetchall() == [
+        (2, 'rating: "7" is outside [0, 5]')
     ]
-    assert con.execute("SELECT line, reason FROM raw.quarantine").fetchall() == [(2, 'rating: "7" is outside [0, 5]')]
 
 
 def test_bad_company_config_fails_fast_naming_the_key(tmp_path):
     text = Path(CONFIG_PATH := "examples/sample_company/company.yaml").read_text(encoding="utf-8")
     broken = tmp_path / "company.yaml"
-    broken.write_text(text.replace("encoding: cp1252", "encoding: klingon").replace("quantity: QTE\n      unit: UNITE", "quantite: QTE\n      unit: UNITE", 1), encoding="utf-8")
+    broken.write_text(
+        text.replace("encoding: cp1252", "encoding: klingon").replace(
+            "quantity: QTE\n      unit: UNITE", "quantite: QTE\n      unit: UNITE", 1
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError) as error:
         load_company_config(broken)
     assert "distributors.0.format.encoding" in str(error.value) and "klingon" in str(error.value)

@@ -15,8 +15,12 @@ from orchestration.online.server import BackgroundServer
 
 def _records(n: int) -> list[dict]:
     return [
-        {"id": f"ON{i:07d}", "platform": "maps", "name": f"Bar {i}",
-         "updated_at": f"2026-{1 + i % 9:02d}-{1 + i % 28:02d}T10:00:{i % 60:02d}Z"}
+        {
+            "id": f"ON{i:07d}",
+            "platform": "maps",
+            "name": f"Bar {i}",
+            "updated_at": f"2026-{1 + i % 9:02d}-{1 + i % 28:02d}T10:00:{i % 60:02d}Z",
+        }
         for i in range(n)
     ]
 
@@ -29,8 +33,14 @@ def listings(tmp_path: Path) -> Path:
 
 
 def _api(url: str, **overrides) -> OnlineApi:
-    settings = dict(base_url=url, api_key_env="TEST_ONLINE_KEY", page_size=50,
-                    max_requests_per_second=1000, max_retries=4, backoff_seconds=0.01)
+    settings = dict(
+        base_url=url,
+        api_key_env="TEST_ONLINE_KEY",
+        page_size=50,
+        max_requests_per_second=1000,
+        max_retries=4,
+        backoff_seconds=0.01,
+    )
     return OnlineApi(**{**settings, **overrides})
 
 

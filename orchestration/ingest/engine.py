@@ -336,7 +336,9 @@ class ContractLoader:
                 )
             except duckdb.Error as exc:
                 raise IngestionError(f"{rel}: not valid newline-delimited JSON: {exc}") from exc
-            con.execute("CREATE TEMP TABLE _rejects (line BIGINT, error_message VARCHAR, csv_line VARCHAR)")
+            con.execute(
+                "CREATE TEMP TABLE _rejects (line BIGINT, error_message VARCHAR, csv_line VARCHAR)"
+            )
             con.execute("CREATE TEMP TABLE _lines AS SELECT _ordinal AS line, _ordinal FROM _read")
 
             def source_value(column: str) -> str | None:
@@ -391,7 +393,7 @@ class ContractLoader:
             selects.append(f"{expr} AS {_q(column.name)}")
         con.execute(
             f"""CREATE TEMP TABLE _stage AS
-            SELECT l.line AS _line, {record} AS _record, {', '.join(selects)}
+            SELECT l.line AS _line, {record} AS _record, {", ".join(selects)}
             FROM _read r JOIN _lines l USING (_ordinal)"""
         )
 
@@ -421,8 +423,8 @@ class ContractLoader:
         keys = contract.key_columns
         con.execute(
             f"""CREATE TEMP TABLE _checked AS
-            SELECT s._line, s._record, {', '.join(typed)},
-                   list_filter([{', '.join(checks)}], lambda x: x IS NOT NULL) AS _reasons
+            SELECT s._line, s._record, {", ".join(typed)},
+                   list_filter([{", ".join(checks)}], lambda x: x IS NOT NULL) AS _reasons
             FROM _stage s"""
         )
         if keys:
@@ -458,7 +460,7 @@ class ContractLoader:
                 )
         names = ", ".join(_q(c) for c in contract.column_names)
         con.execute(
-            f"""INSERT INTO {contract.physical_table} ({names}, {', '.join(METADATA_COLUMNS)})
+            f"""INSERT INTO {contract.physical_table} ({names}, {", ".join(METADATA_COLUMNS)})
             SELECT {names}, ?, _line, ?, current_timestamp::TIMESTAMP
             FROM _checked WHERE len(_reasons) = 0 ORDER BY _line""",
             [rel, digest],

@@ -29,7 +29,9 @@ class ListingsStore:
         with path.open(encoding="utf-8") as handle:
             return cls([json.loads(line) for line in handle if line.strip()])
 
-    def page(self, updated_since: str | None, cursor: int, size: int) -> tuple[list[dict], int | None]:
+    def page(
+        self, updated_since: str | None, cursor: int, size: int
+    ) -> tuple[list[dict], int | None]:
         start = max(cursor, bisect_right(self.keys, updated_since) if updated_since else 0)
         chunk = self.records[start : start + size]
         following = start + size

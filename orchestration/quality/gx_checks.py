@@ -67,7 +67,9 @@ def validate_table(
         class_name = "".join(part.title() for part in spec["expectation"].split("_"))
         expectation_class = getattr(gx.expectations, class_name, None)
         if expectation_class is None:
-            raise ValueError(f"{table}: unknown Great Expectations expectation {spec['expectation']!r}")
+            raise ValueError(
+                f"{table}: unknown Great Expectations expectation {spec['expectation']!r}"
+            )
         suite.add_expectation(expectation_class(**spec.get("kwargs", {})))
         severities.append(spec.get("severity", ERROR))
     try:
@@ -86,7 +88,13 @@ def validate_table(
             f"({spec['kwargs']['column']})" if "column" in spec.get("kwargs", {}) else ""
         )
         outcomes.append(
-            CheckOutcome(table, label, bool(item.success), severity, str(observed),
-                         details=str(details.get("partial_unexpected_list", ""))[:500])
+            CheckOutcome(
+                table,
+                label,
+                bool(item.success),
+                severity,
+                str(observed),
+                details=str(details.get("partial_unexpected_list", ""))[:500],
+            )
         )
     return outcomes

@@ -10,8 +10,8 @@ import dagster as dg
 
 from orchestration.defs.resources import RtmResource
 from orchestration.defs.transform.manifest import MartModel, mart_models
-from orchestration.quality.gx_checks import ERROR, validate_table
-from orchestration.quality.results import store_results
+from orchestration.quality.gx_checks import ERROR
+from orchestration.stages import validate_mart
 
 GX_CHECK = "great_expectations"
 
@@ -25,9 +25,7 @@ def gx_asset_check(mart: MartModel) -> dg.AssetChecksDefinition:
         "validated inside DuckDB; error-severity failures block publishing.",
     )
     def _check(context: dg.AssetCheckExecutionContext, rtm: RtmResource) -> dg.AssetCheckResult:
-        settings = rtm.settings()
-        outcomes = validate_table(settings.working_db, mart.schema, mart.name, list(mart.expectations))
-        store_results(settings.working_db, context.run_id, outcomes)
+        outcomes = validate_mart(rtm.settings(), context.run_id, mart)
         blocking = [o for o in outcomes if not o.passed and o.severity == ERROR]
         warnings = [o for o in outcomes if not o.passed and o.severity != ERROR]
         return dg.AssetCheckResult(
@@ -40,7 +38,8 @@ def gx_asset_check(mart: MartModel) -> dg.AssetChecksDefinition:
                 "results": dg.MetadataValue.md(
                     "| check | passed | severity | observed |\n|---|---|---|---|\n"
                     + "\n".join(
-                        f"| {o.check} | {o.passed} | {o.severity} | {o.observed} |" for o in outcomes
+                        f"| {o.check} | {o.passed} | {o.severity} | {o.observed} |"
+                        for o in outcomes
                     )
                 ),
             },

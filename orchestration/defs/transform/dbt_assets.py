@@ -37,7 +37,11 @@ def rtm_dbt_project() -> DbtProject:
 def model_layer(props: Mapping[str, Any]) -> str | None:
     """staging / intermediate / marts: the first folder under models/."""
     fqn = props.get("fqn") or []
-    return fqn[1] if props.get("resource_type") in {"model", "seed", "snapshot"} and len(fqn) > 2 else None
+    return (
+        fqn[1]
+        if props.get("resource_type") in {"model", "seed", "snapshot"} and len(fqn) > 2
+        else None
+    )
 
 
 class RtmDbtTranslator(DagsterDbtTranslator):
@@ -47,7 +51,9 @@ class RtmDbtTranslator(DagsterDbtTranslator):
         layer = model_layer(props)
         if layer is None:
             return spec
-        owner = (props.get("meta") or {}).get("owner") or (props.get("config", {}).get("meta") or {}).get("owner")
+        owner = (props.get("meta") or {}).get("owner") or (
+            props.get("config", {}).get("meta") or {}
+        ).get("owner")
         return spec.replace_attributes(
             group_name=layer,
             owners=[f"team:{owner}"] if owner else spec.owners,
@@ -59,28 +65,30 @@ def translator() -> RtmDbtTranslator:
     return RtmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def dbt_vars(rtm_settings) -> dict:
-    company = rtm_settings.company
-    return {"as_of_month": company.company.as_of_month} if company.company.as_of_month else {}
-
-
 def build_dbt_defs() -> dg.Definitions:
     project = rtm_dbt_project()
     project.prepare_if_dev()
 
-    @dbt_assets(manifest=project.manifest_path, dagster_dbt_translator=translator(), name="account_rtm_dbt")
+    @dbt_assets(
+        manifest=project.manifest_path, dagster_dbt_translator=translator(), name="account_rtm_dbt"
+    )
     def account_rtm_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, rtm: RtmResource):
+        from orchestration.stages import dbt_environment, dbt_vars
+
         settings = rtm.settings()
         # dbt reads the working database path from the environment (see profiles.yml).
-        os.environ["RTM_DUCKDB_PATH"] = str(settings.working_db)
-        os.environ["RTM_DUCKDB_TEMP_DIR"] = str(settings.tmp_dir)
-        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars(settings))], context=context).stream()
+        os.environ.update(dbt_environment(settings))
+        yield from dbt.cli(
+            ["build", "--vars", json.dumps(dbt_vars(settings))], context=context
+        ).stream()
 
     return dg.Definitions(
         assets=[account_rtm_dbt],
         resources={
             "dbt": DbtCliResource(
-                project_dir=project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+                project_dir=project,
+                profiles_dir=str(DBT_PROJECT_DIR),
+                dbt_executable=dbt_executable(),
             )
         },
     )

@@ -1,0 +1,81 @@
+"""The pipeline's stages as plain functions: what the Dagster assets do, callable from
+the benchmark and tests without an orchestrator in between."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+
+from orchestration.config import DBT_PROJECT_DIR, Settings
+from orchestration.contracts import load_contracts
+from orchestration.ingest.run import SourceSummary, ingest_source
+from orchestration.publish import Publication, publish
+from orchestration.quality.gx_checks import CheckOutcome, validate_table
+from orchestration.quality.results import store_results
+
+
+def ingest_all(
+    settings: Settings, log: Callable[[str], None] = lambda _m: None
+) -> dict[str, SourceSummary]:
+    return {name: ingest_source(settings, name, log) for name in load_contracts()}
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """Environment dbt needs: which database file, where to spill, no usage tracking."""
+    return {
+        "RTM_DUCKDB_PATH": str(settings.working_db),
+        "RTM_DUCKDB_TEMP_DIR": str(settings.tmp_dir),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def dbt_vars(settings: Settings) -> dict:
+    as_of = settings.company.company.as_of_month
+    return {"as_of_month": as_of} if as_of else {}
+
+
+def dbt_build(settings: Settings) -> None:
+    from orchestration.defs.transform.dbt_assets import dbt_executable
+
+    subprocess.run(
+        [
+            dbt_executable(),
+            "build",
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--vars",
+            json.dumps(dbt_vars(settings)),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **dbt_environment(settings)},
+        check=True,
+    )
+
+
+def validate_mart(settings: Settings, run_id: str, mart) -> list[CheckOutcome]:
+    outcomes = validate_table(settings.working_db, mart.schema, mart.name, list(mart.expectations))
+    store_results(settings.working_db, run_id, outcomes)
+    return outcomes
+
+
+def validate_marts(settings: Settings, run_id: str) -> list[CheckOutcome]:
+    from orchestration.defs.transform.manifest import mart_models
+
+    return [
+        o
+        for mart in mart_models()
+        if mart.expectations
+        for o in validate_mart(settings, run_id, mart)
+    ]
+
+
+def publish_marts(settings: Settings, run_id: str) -> Publication:
+    from orchestration.defs.transform.manifest import mart_models
+
+    marts = mart_models()
+    return publish(
+        settings.working_db, settings.published_db, [(m.schema, m.name) for m in marts], run_id
+    )
