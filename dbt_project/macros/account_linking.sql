@@ -1,0 +1,71 @@
+{#-
+    Deterministic linking of external records (distributor customers, external firmographics,
+    online listings) to CRM accounts, through int_accounts__match_keys (one row per normalized
+    key with the CRM account it identifies, or none when ambiguous).
+
+    The calling model prepares a CTE (source_alias) with one column <key_type>_key per key
+    type, normalized exactly as in int_accounts__match_keys, then:
+        from keyed
+        {{ crm_link_joins(['siret', 'phone', 'name_postcode']) }}
+    and in its select list:
+        {{ crm_link_columns(['siret', 'phone', 'name_postcode']) }}
+    Key types are tried in the order given; the first one that resolves to a single CRM
+    account wins. An optional override CTE (columns is_override, account_id) wins over all.
+-#}
+
+{% macro crm_link_joins(key_types, source_alias='keyed') -%}
+    {%- for key_type in key_types %}
+    left join {{ ref('int_accounts__match_keys') }} as match_{{ key_type }}
+        on
+            match_{{ key_type }}.key_type = '{{ key_type }}'
+            and match_{{ key_type }}.key_value = {{ source_alias }}.{{ key_type }}_key
+    {%- endfor %}
+{%- endmacro %}
+
+
+{% macro crm_link_columns(key_types, override_alias=none) -%}
+    {%- set confidence = var('link_confidence') -%}
+        case
+            {%- if override_alias %}
+            when {{ override_alias }}.is_override then {{ override_alias }}.account_id
+            {%- endif %}
+            {%- for key_type in key_types %}
+            when match_{{ key_type }}.account_id is not null then match_{{ key_type }}.account_id
+            {%- endfor %}
+        end as account_id,
+        case
+            {%- if override_alias %}
+            when {{ override_alias }}.is_override then 'override'
+            {%- endif %}
+            {%- for key_type in key_types %}
+            when match_{{ key_type }}.account_id is not null then '{{ key_type }}'
+            {%- endfor %}
+            else 'unmatched'
+        end as match_method,
+        case
+            {%- if override_alias %}
+            when {{ override_alias }}.is_override and {{ override_alias }}.account_id is not null
+                then {{ confidence['override'] }}
+            when {{ override_alias }}.is_override then null
+            {%- endif %}
+            {%- for key_type in key_types %}
+            when match_{{ key_type }}.account_id is not null then {{ confidence[key_type] }}
+            {%- endfor %}
+        end as match_confidence,
+        (
+            false
+            {%- for i in range(key_types | length) %}
+            {%- for j in range(i + 1, key_types | length) %}
+            or coalesce(
+                match_{{ key_types[i] }}.account_id <> match_{{ key_types[j] }}.account_id, false
+            )
+            {%- endfor %}
+            {%- endfor %}
+        ) as has_conflicting_keys,
+        (
+            false
+            {%- for key_type in key_types %}
+            or coalesce(match_{{ key_type }}.is_ambiguous, false)
+            {%- endfor %}
+        ) as has_ambiguous_candidates
+{%- endmacro %}

@@ -1,0 +1,134 @@
+-- Grain: one row per distributor customer (distributor_id + distributor_account_code), with
+-- the CRM account it is linked to. Deterministic rules, first hit wins:
+--   override (seed account_link_overrides) > siret > normalized phone > normalized name + postcode.
+-- Customers that match no CRM account (account_id null, match_method 'unmatched') buy the
+-- category but are not in the CRM: prospects, or the review queue for a human override.
+with
+
+lines as (
+
+    select * from {{ ref('stg_distributors__sell_out_lines') }}
+
+),
+
+overrides as (
+
+    select
+        distributor_id,
+        distributor_account_code,
+        nullif(trim(account_id), '') as account_id,
+        true as is_override
+    from {{ ref('account_link_overrides') }}
+
+),
+
+latest_details as (
+
+    -- name and address as last reported by the distributor
+    select
+        distributor_id,
+        distributor_account_code,
+        customer_name,
+        customer_address,
+        customer_postcode,
+        customer_city,
+        row_number() over (
+            partition by distributor_id, distributor_account_code
+            order by sale_date desc, loaded_at desc, source_file desc, source_line desc
+        ) as recency_rank
+    from lines
+
+),
+
+activity as (
+
+    select
+        distributor_id,
+        distributor_account_code,
+        max(customer_siret) as customer_siret,
+        max(customer_phone) as customer_phone,
+        count(*) as line_count,
+        min(sale_date) as first_sale_date,
+        max(sale_date) as last_sale_date
+    from lines
+    group by distributor_id, distributor_account_code
+
+),
+
+customers as (
+
+    select
+        activity.distributor_id,
+        activity.distributor_account_code,
+        latest_details.customer_name,
+        latest_details.customer_address,
+        latest_details.customer_postcode,
+        latest_details.customer_city,
+        activity.customer_siret,
+        activity.customer_phone,
+        activity.line_count,
+        activity.first_sale_date,
+        activity.last_sale_date
+    from activity
+    inner join latest_details
+        on
+            activity.distributor_id = latest_details.distributor_id
+            and activity.distributor_account_code = latest_details.distributor_account_code
+            and latest_details.recency_rank = 1
+
+),
+
+keyed as (
+
+    select
+        *,
+        customer_siret as siret_key,
+        {{ normalize_phone('customer_phone') }} as phone_key,
+        {{ normalize_name('customer_name') }} as customer_name_normalized,
+        case
+            when
+                {{ normalize_name('customer_name') }} is not null
+                and customer_postcode is not null
+                then {{ dbt.concat([normalize_name('customer_name'), "'|'", "customer_postcode"]) }}
+        end as name_postcode_key
+    from customers
+
+),
+
+linked as (
+
+    select
+        {{ surrogate_key(['keyed.distributor_id', 'keyed.distributor_account_code']) }}
+            as distributor_customer_id,
+        keyed.distributor_id,
+        keyed.distributor_account_code,
+        keyed.customer_name,
+        keyed.customer_name_normalized,
+        keyed.customer_address,
+        keyed.customer_postcode,
+        keyed.customer_city,
+        keyed.customer_siret,
+        keyed.phone_key as customer_phone_normalized,
+        keyed.line_count,
+        keyed.first_sale_date,
+        keyed.last_sale_date,
+        {{ crm_link_columns(['siret', 'phone', 'name_postcode'], override_alias='overrides') }}
+    from keyed
+    left join overrides
+        on
+            keyed.distributor_id = overrides.distributor_id
+            and keyed.distributor_account_code = overrides.distributor_account_code
+    {{ crm_link_joins(['siret', 'phone', 'name_postcode']) }}
+
+),
+
+final as (
+
+    select
+        *,
+        account_id is not null as is_linked
+    from linked
+
+)
+
+select * from final

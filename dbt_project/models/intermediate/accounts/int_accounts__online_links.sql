@@ -1,0 +1,52 @@
+-- Grain: one row per online listing (listing_id, latest version), with the CRM account it
+-- belongs to: normalized phone first, then web site host, then normalized name + postcode.
+with
+
+listings as (
+
+    select * from {{ ref('stg_online__listings') }}
+
+),
+
+keyed as (
+
+    select
+        *,
+        {{ normalize_phone('phone') }} as phone_key,
+        {{ normalize_website('website') }} as website_key,
+        case
+            when {{ normalize_name('listing_name') }} is not null and postcode is not null
+                then {{ dbt.concat([normalize_name('listing_name'), "'|'", "postcode"]) }}
+        end as name_postcode_key
+    from listings
+
+),
+
+linked as (
+
+    select
+        keyed.listing_id,
+        keyed.platform,
+        keyed.listing_name,
+        keyed.postcode,
+        keyed.rating,
+        keyed.review_count,
+        keyed.followers,
+        keyed.last_activity_date,
+        keyed.updated_at,
+        {{ crm_link_columns(['phone', 'website', 'name_postcode']) }}
+    from keyed
+    {{ crm_link_joins(['phone', 'website', 'name_postcode']) }}
+
+),
+
+final as (
+
+    select
+        *,
+        account_id is not null as is_linked
+    from linked
+
+)
+
+select * from final

@@ -1,0 +1,206 @@
+-- Grain: one row per active CRM account (account_id), for the reporting period of
+-- int_reporting__periods (var as_of_month): brand revenue and volume over the rolling 12
+-- months (r12) and the 12 before (p12), growth, purchase behaviour, potential, share of
+-- wallet and the opportunity to gain share.
+--   growth_pct       = 100 * (revenue_r12 - revenue_p12) / revenue_p12; null when p12 <= 0.
+--   share_of_wallet  = revenue_r12 / potential_eur, bounded to [0, var share_of_wallet_cap]
+--                      (is_share_of_wallet_capped when the raw ratio exceeded the cap);
+--                      null without a positive potential.
+--   target_share     = var target_share_percentile of share_of_wallet among buying accounts
+--                      (revenue_r12 > 0) of the same channel and size band, if at least
+--                      var target_share_min_peers of them, else of the channel.
+--   opportunity_eur  = max(0, target_share * potential_eur - revenue_r12).
+with
+
+accounts as (
+
+    select * from {{ ref('stg_crm__accounts') }}
+    where is_active
+
+),
+
+periods as (
+
+    select * from {{ ref('int_reporting__periods') }}
+
+),
+
+monthly_sales as (
+
+    select * from {{ ref('int_accounts__monthly_sales') }}
+
+),
+
+potential as (
+
+    select * from {{ ref('int_accounts__potential') }}
+
+),
+
+sales as (
+
+    select
+        monthly_sales.account_id,
+        sum(case
+            when monthly_sales.sales_month between periods.r12_start and periods.as_of_month_start
+                then monthly_sales.revenue_eur
+            else 0
+        end) as revenue_r12,
+        sum(case
+            when monthly_sales.sales_month between periods.p12_start and periods.p12_end
+                then monthly_sales.revenue_eur
+            else 0
+        end) as revenue_p12,
+        sum(case
+            when monthly_sales.sales_month between periods.r12_start and periods.as_of_month_start
+                then monthly_sales.bottles
+            else 0
+        end) as bottles_r12,
+        sum(case
+            when monthly_sales.sales_month between periods.p12_start and periods.p12_end
+                then monthly_sales.bottles
+            else 0
+        end) as bottles_p12,
+        count(distinct case
+            when
+                monthly_sales.sales_month between periods.r12_start and periods.as_of_month_start
+                and monthly_sales.has_purchases
+                then monthly_sales.sales_month
+        end) as months_with_purchases_r12,
+        max(case
+            when monthly_sales.sales_month <= periods.as_of_month_start
+                then monthly_sales.last_purchase_date
+        end) as last_purchase_date
+    from monthly_sales
+    cross join periods
+    group by monthly_sales.account_id
+
+),
+
+measured as (
+
+    select
+        accounts.account_id,
+        accounts.channel,
+        potential.size_band,
+        periods.as_of_month,
+        periods.as_of_month_end,
+        round(coalesce(sales.revenue_r12, 0), 2) as revenue_r12,
+        round(coalesce(sales.revenue_p12, 0), 2) as revenue_p12,
+        round(coalesce(sales.bottles_r12, 0), 2) as bottles_r12,
+        round(coalesce(sales.bottles_p12, 0), 2) as bottles_p12,
+        coalesce(sales.months_with_purchases_r12, 0) as months_with_purchases_r12,
+        sales.last_purchase_date,
+        potential.potential_eur,
+        potential.potential_method
+    from accounts
+    cross join periods
+    left join sales on accounts.account_id = sales.account_id
+    left join potential on accounts.account_id = potential.account_id
+
+),
+
+shares as (
+
+    select
+        *,
+        case
+            when revenue_p12 > 0
+                then round(100.0 * (revenue_r12 - revenue_p12) / revenue_p12, 2)
+        end as growth_pct,
+        case when potential_eur > 0 then revenue_r12 / potential_eur end as raw_share_of_wallet
+    from measured
+
+),
+
+bounded as (
+
+    select
+        *,
+        round(case
+            when raw_share_of_wallet is null then null
+            when raw_share_of_wallet < 0 then 0
+            when raw_share_of_wallet > {{ var('share_of_wallet_cap') }}
+                then {{ var('share_of_wallet_cap') }}
+            else raw_share_of_wallet
+        end, 4) as share_of_wallet,
+        coalesce(raw_share_of_wallet > {{ var('share_of_wallet_cap') }}, false)
+            as is_share_of_wallet_capped
+    from shares
+
+),
+
+cell_targets as (
+
+    select
+        channel,
+        size_band,
+        {{ percentile_cont('share_of_wallet', var('target_share_percentile')) }} as target_share,
+        count(*) as peer_count
+    from bounded
+    where revenue_r12 > 0 and share_of_wallet is not null
+    group by channel, size_band
+
+),
+
+channel_targets as (
+
+    select
+        channel,
+        {{ percentile_cont('share_of_wallet', var('target_share_percentile')) }} as target_share,
+        count(*) as peer_count
+    from bounded
+    where revenue_r12 > 0 and share_of_wallet is not null
+    group by channel
+
+),
+
+targeted as (
+
+    select
+        bounded.*,
+        round(case
+            when cell_targets.peer_count >= {{ var('target_share_min_peers') }}
+                then cell_targets.target_share
+            when channel_targets.peer_count >= {{ var('target_share_min_peers') }}
+                then channel_targets.target_share
+        end, 4) as target_share_of_wallet
+    from bounded
+    left join cell_targets
+        on
+            bounded.channel = cell_targets.channel
+            and bounded.size_band = cell_targets.size_band
+    left join channel_targets on bounded.channel = channel_targets.channel
+
+),
+
+final as (
+
+    select
+        cast(account_id as {{ dbt.type_string() }}) as account_id,
+        cast(as_of_month as {{ dbt.type_string() }}) as as_of_month,
+        cast(channel as {{ dbt.type_string() }}) as channel,
+        cast(size_band as {{ dbt.type_string() }}) as size_band,
+        cast(revenue_r12 as {{ type_double() }}) as revenue_r12,
+        cast(revenue_p12 as {{ type_double() }}) as revenue_p12,
+        cast(growth_pct as {{ type_double() }}) as growth_pct,
+        cast(bottles_r12 as {{ type_double() }}) as bottles_r12,
+        cast(bottles_p12 as {{ type_double() }}) as bottles_p12,
+        cast(months_with_purchases_r12 as {{ dbt.type_bigint() }}) as months_with_purchases_r12,
+        cast(last_purchase_date as date) as last_purchase_date,
+        cast({{ dbt.datediff('last_purchase_date', 'as_of_month_end', 'day') }} as {{ dbt.type_bigint() }})
+            as recency_days,
+        cast(round(potential_eur, 2) as {{ type_double() }}) as potential_eur,
+        cast(potential_method as {{ dbt.type_string() }}) as potential_method,
+        cast(share_of_wallet as {{ type_double() }}) as share_of_wallet,
+        cast(is_share_of_wallet_capped as {{ dbt.type_boolean() }}) as is_share_of_wallet_capped,
+        cast(target_share_of_wallet as {{ type_double() }}) as target_share_of_wallet,
+        cast(case
+            when target_share_of_wallet is not null and potential_eur is not null
+                then round(greatest(0, target_share_of_wallet * potential_eur - revenue_r12), 2)
+        end as {{ type_double() }}) as opportunity_eur
+    from targeted
+
+)
+
+select * from final

@@ -1,0 +1,49 @@
+-- Grain: one row per field survey (survey_id) of an account by a rep.
+with
+
+source as (
+
+    select * from {{ source('raw', 'field_surveys') }}
+
+),
+
+versioned as (
+
+    select
+        *,
+        row_number() over (
+            partition by survey_id
+            order by _loaded_at desc, _source_file desc, _source_line desc
+        ) as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        survey_id,
+        account_id,
+        rep_id,
+
+        -- measures
+        category_spend_estimate as category_spend_estimate_eur,
+        competitor_brands_listed,
+        shelf_share_pct,
+        staff_count,
+        quality_score,
+
+        -- dates
+        survey_date,
+
+        -- lineage
+        _source_file as source_file,
+        _loaded_at as loaded_at
+
+    from versioned
+    where version_rank = 1
+
+)
+
+select * from renamed
