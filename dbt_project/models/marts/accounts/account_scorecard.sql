@@ -3,7 +3,8 @@
 -- months (r12) and the 12 before (p12), growth, purchase behaviour, potential, share of
 -- wallet and the opportunity to gain share.
 --   growth_pct       = 100 * (revenue_r12 - revenue_p12) / revenue_p12; null when p12 <= 0.
---   share_of_wallet  = revenue_r12 / potential_eur, bounded to [0, var share_of_wallet_cap]
+--   share_of_wallet  = revenue_r12 / potential_eur (both as published, to the cent), bounded
+--                      to [0, var share_of_wallet_cap]
 --                      (is_share_of_wallet_capped when the raw ratio exceeded the cap);
 --                      null without a positive potential.
 --   target_share     = var target_share_percentile of share_of_wallet among buying accounts
@@ -91,7 +92,7 @@ measured as (
         round(coalesce(sales.bottles_p12, 0), 2) as bottles_p12,
         coalesce(sales.months_with_purchases_r12, 0) as months_with_purchases_r12,
         sales.last_purchase_date,
-        potential.potential_eur,
+        round(potential.potential_eur, 2) as potential_eur,
         potential.potential_method
     from accounts
     cross join periods
@@ -106,7 +107,7 @@ shares as (
         *,
         case
             when revenue_p12 > 0
-                then round(100.0 * (revenue_r12 - revenue_p12) / revenue_p12, 2)
+                then 100.0 * (revenue_r12 - revenue_p12) / revenue_p12
         end as growth_pct,
         case when potential_eur > 0 then revenue_r12 / potential_eur end as raw_share_of_wallet
     from measured
@@ -117,13 +118,13 @@ bounded as (
 
     select
         *,
-        round(case
+        case
             when raw_share_of_wallet is null then null
             when raw_share_of_wallet < 0 then 0
             when raw_share_of_wallet > {{ var('share_of_wallet_cap') }}
                 then {{ var('share_of_wallet_cap') }}
             else raw_share_of_wallet
-        end, 4) as share_of_wallet,
+        end as share_of_wallet,
         coalesce(raw_share_of_wallet > {{ var('share_of_wallet_cap') }}, false)
             as is_share_of_wallet_capped
     from shares
@@ -190,7 +191,7 @@ final as (
         cast(last_purchase_date as date) as last_purchase_date,
         cast({{ dbt.datediff('last_purchase_date', 'as_of_month_end', 'day') }} as {{ dbt.type_bigint() }})
             as recency_days,
-        cast(round(potential_eur, 2) as {{ type_double() }}) as potential_eur,
+        cast(potential_eur as {{ type_double() }}) as potential_eur,
         cast(potential_method as {{ dbt.type_string() }}) as potential_method,
         cast(share_of_wallet as {{ type_double() }}) as share_of_wallet,
         cast(is_share_of_wallet_capped as {{ dbt.type_boolean() }}) as is_share_of_wallet_capped,

@@ -1,6 +1,8 @@
 -- Grain: one row per source file family (file_family): a source, or source/distributor for
--- sell-out feeds (e.g. distributor_sell_out/D01). Counts files by outcome and rows read,
--- loaded and quarantined, so that nothing that arrived is unaccounted for.
+-- sell-out feeds (e.g. distributor_sell_out/D01). Counts files by outcome, and the rows read,
+-- loaded and quarantined by the files whose rows are currently in raw (status 'loaded':
+-- superseded and duplicate deliveries are counted as files, not as rows), so that
+-- rows_loaded matches raw.<source> and quarantined_records matches raw.quarantine.
 with
 
 deliveries as (
@@ -15,24 +17,13 @@ quarantine as (
 
 ),
 
-file_families as (
-
-    select distinct file_path, file_hash, file_family
-    from deliveries
-
-),
-
 quarantine_by_family as (
 
     select
-        coalesce(file_families.file_family, quarantine.source_name) as file_family,
+        file_family,
         count(*) as quarantined_records
     from quarantine
-    left join file_families
-        on
-            quarantine.file_path = file_families.file_path
-            and quarantine.file_hash = file_families.file_hash
-    group by coalesce(file_families.file_family, quarantine.source_name)
+    group by file_family
 
 ),
 
@@ -45,10 +36,11 @@ delivery_totals as (
         count(*) as files_delivered,
         sum(case when is_loaded then 1 else 0 end) as files_loaded,
         sum(case when is_duplicate then 1 else 0 end) as files_duplicate,
+        sum(case when is_superseded then 1 else 0 end) as files_superseded,
         sum(case when is_failed then 1 else 0 end) as files_failed,
-        coalesce(sum(rows_read), 0) as rows_read,
-        coalesce(sum(rows_loaded), 0) as rows_loaded,
-        coalesce(sum(rows_quarantined), 0) as rows_quarantined,
+        coalesce(sum(case when is_loaded then rows_read end), 0) as rows_read,
+        coalesce(sum(case when is_loaded then rows_loaded end), 0) as rows_loaded,
+        coalesce(sum(case when is_loaded then rows_quarantined end), 0) as rows_quarantined,
         min(delivered_at) as first_delivered_at,
         max(delivered_at) as last_delivered_at,
         max(case when is_loaded then loaded_at end) as last_loaded_at
@@ -66,17 +58,19 @@ final as (
         cast(delivery_totals.files_delivered as {{ dbt.type_bigint() }}) as files_delivered,
         cast(delivery_totals.files_loaded as {{ dbt.type_bigint() }}) as files_loaded,
         cast(delivery_totals.files_duplicate as {{ dbt.type_bigint() }}) as files_duplicate,
+        cast(delivery_totals.files_superseded as {{ dbt.type_bigint() }}) as files_superseded,
         cast(delivery_totals.files_failed as {{ dbt.type_bigint() }}) as files_failed,
         cast(delivery_totals.rows_read as {{ dbt.type_bigint() }}) as rows_read,
         cast(delivery_totals.rows_loaded as {{ dbt.type_bigint() }}) as rows_loaded,
         cast(delivery_totals.rows_quarantined as {{ dbt.type_bigint() }}) as rows_quarantined,
         cast(case
             when delivery_totals.rows_read > 0
-                then round(1.0 * delivery_totals.rows_quarantined / delivery_totals.rows_read, 4)
+                then 1.0 * delivery_totals.rows_quarantined / delivery_totals.rows_read
         end as {{ type_double() }}) as quarantine_rate,
         cast(coalesce(quarantine_by_family.quarantined_records, 0) as {{ dbt.type_bigint() }})
             as quarantined_records,
-        cast(delivery_totals.first_delivered_at as {{ dbt.type_timestamp() }}) as first_delivered_at,
+        cast(delivery_totals.first_delivered_at as {{ dbt.type_timestamp() }})
+            as first_delivered_at,
         cast(delivery_totals.last_delivered_at as {{ dbt.type_timestamp() }}) as last_delivered_at,
         cast(delivery_totals.last_loaded_at as {{ dbt.type_timestamp() }}) as last_loaded_at
     from delivery_totals

@@ -1,21 +1,11 @@
--- Grain: one row per CRM account (account_id); the latest version when a later export repeats it.
+-- Grain: one row per CRM account (account_id). The CRM export is a snapshot (each load
+-- replaces the previous one) and ingestion enforces key uniqueness; the unique test below
+-- stops the build if a duplicate ever reaches raw.
 with
 
 source as (
 
     select * from {{ source('raw', 'crm_accounts') }}
-
-),
-
-versioned as (
-
-    select
-        *,
-        row_number() over (
-            partition by account_id
-            order by updated_at desc nulls last, _loaded_at desc, _source_file desc, _source_line desc
-        ) as version_rank
-    from source
 
 ),
 
@@ -59,8 +49,7 @@ renamed as (
         _source_file as source_file,
         _loaded_at as loaded_at
 
-    from versioned
-    where version_rank = 1
+    from source
 
 )
 

@@ -1,21 +1,9 @@
--- Grain: one row per SKU (the latest version of the product master).
+-- Grain: one row per SKU (sku), from the product master snapshot.
 with
 
 source as (
 
     select * from {{ source('raw', 'products') }}
-
-),
-
-versioned as (
-
-    select
-        *,
-        row_number() over (
-            partition by sku
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) as version_rank
-    from source
 
 ),
 
@@ -49,8 +37,7 @@ renamed as (
         _source_file as source_file,
         _loaded_at as loaded_at
 
-    from versioned
-    where version_rank = 1
+    from source
 
 )
 

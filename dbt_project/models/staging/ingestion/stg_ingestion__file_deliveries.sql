@@ -25,6 +25,7 @@ renamed as (
         status as delivery_status,
         status = 'loaded' as is_loaded,
         status = 'duplicate' as is_duplicate,
+        status = 'superseded' as is_superseded,
         status = 'failed' as is_failed,
         duplicate_of,
 

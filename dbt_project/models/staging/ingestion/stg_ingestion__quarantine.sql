@@ -13,6 +13,11 @@ renamed as (
         -- ids
         {{ surrogate_key(['source', 'file', 'file_hash', 'line', 'reason']) }} as quarantine_id,
         source as source_name,
+        distributor_id,
+        case
+            when distributor_id is null then source
+            else {{ dbt.concat(["source", "'/'", "distributor_id"]) }}
+        end as file_family,
         file as file_path,
         file_hash,
         line as line_number,

@@ -7,18 +7,6 @@ source as (
 
 ),
 
-versioned as (
-
-    select
-        *,
-        row_number() over (
-            partition by spend_id
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) as version_rank
-    from source
-
-),
-
 renamed as (
 
     select
@@ -42,8 +30,7 @@ renamed as (
         _source_file as source_file,
         _loaded_at as loaded_at
 
-    from versioned
-    where version_rank = 1
+    from source
 
 )
 

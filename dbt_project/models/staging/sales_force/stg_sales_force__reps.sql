@@ -1,21 +1,9 @@
--- Grain: one row per sales rep (rep_id), latest roster version.
+-- Grain: one row per sales rep (rep_id), from the roster snapshot.
 with
 
 source as (
 
     select * from {{ source('raw', 'sales_reps') }}
-
-),
-
-versioned as (
-
-    select
-        *,
-        row_number() over (
-            partition by rep_id
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) as version_rank
-    from source
 
 ),
 
@@ -46,8 +34,7 @@ renamed as (
         _source_file as source_file,
         _loaded_at as loaded_at
 
-    from versioned
-    where version_rank = 1
+    from source
 
 )
 

@@ -1,21 +1,9 @@
--- Grain: one row per territory (territory_id), latest territory design.
+-- Grain: one row per territory (territory_id), from the territory design snapshot.
 with
 
 source as (
 
     select * from {{ source('raw', 'territories') }}
-
-),
-
-versioned as (
-
-    select
-        *,
-        row_number() over (
-            partition by territory_id
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) as version_rank
-    from source
 
 ),
 
@@ -35,8 +23,7 @@ renamed as (
         _source_file as source_file,
         _loaded_at as loaded_at
 
-    from versioned
-    where version_rank = 1
+    from source
 
 )
 
