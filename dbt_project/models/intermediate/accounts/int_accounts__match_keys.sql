@@ -29,19 +29,31 @@ normalized as (
 
 keys as (
 
-    select account_id, is_active, 'siret' as key_type, siret as key_value
+    select
+        account_id,
+        is_active,
+        'siret' as key_type,
+        siret as key_value
     from normalized
     where siret is not null
 
     union all
 
-    select account_id, is_active, 'phone' as key_type, phone_key as key_value
+    select
+        account_id,
+        is_active,
+        'phone' as key_type,
+        phone_key as key_value
     from normalized
     where phone_key is not null
 
     union all
 
-    select account_id, is_active, 'website' as key_type, website_key as key_value
+    select
+        account_id,
+        is_active,
+        'website' as key_type,
+        website_key as key_value
     from normalized
     where website_key is not null
 

@@ -11,7 +11,13 @@
 -- bounded to [potential_zone_index_min, potential_zone_index_max]; 1 otherwise.
 -- Size band: employees of the external record, else staff count of the latest survey.
 -- Estimates of 0 are treated as missing (no vendor/rep would size a served outlet at 0).
-{%- set fallbacks = var('potential_fallback_by_channel') %}
+{%- set fallback_whens = [] %}
+{%- for channel, amount in var('potential_fallback_by_channel').items() %}
+    {%- do fallback_whens.append("when '" ~ channel ~ "' then " ~ amount) %}
+{%- endfor %}
+{%- set fallback_expression = "case profiled.channel " ~ (fallback_whens | join(' ')) ~ " end" %}
+{%- set zone_index_min = var('potential_zone_index_min') %}
+{%- set zone_index_max = var('potential_zone_index_max') %}
 with
 
 accounts as (
@@ -22,7 +28,11 @@ accounts as (
 
 periods as (
 
-    select * from {{ ref('int_reporting__periods') }}
+    select
+        as_of_month_end,
+        {{ dbt.dateadd('month', -1 * var('potential_survey_max_age_months'), 'as_of_month_end') }}
+            as survey_cutoff_date
+    from {{ ref('int_reporting__periods') }}
 
 ),
 
@@ -37,10 +47,10 @@ external_ranked as (
         row_number() over (
             partition by account_id
             order by
-                case when estimated_category_spend_eur > 0 then 0 else 1 end,
+                case when estimated_category_spend_eur > 0 then 0 else 1 end asc,
                 match_confidence desc,
                 loaded_at desc,
-                external_id
+                external_id asc
         ) as preference_rank
     from {{ ref('int_accounts__external_links') }}
     where account_id is not null
@@ -49,7 +59,8 @@ external_ranked as (
 
 external_records as (
 
-    select * from external_ranked where preference_rank = 1
+    select * from external_ranked
+    where preference_rank = 1
 
 ),
 
@@ -63,8 +74,7 @@ surveys_ranked as (
         case
             when
                 surveys.category_spend_estimate_eur > 0
-                and surveys.survey_date
-                >= {{ dbt.dateadd('month', -1 * var('potential_survey_max_age_months'), 'periods.as_of_month_end') }}
+                and surveys.survey_date >= periods.survey_cutoff_date
                 then surveys.category_spend_estimate_eur
         end as survey_potential_eur,
         row_number() over (
@@ -73,18 +83,17 @@ surveys_ranked as (
                 case
                     when
                         surveys.category_spend_estimate_eur > 0
-                        and surveys.survey_date
-                        >= {{ dbt.dateadd('month', -1 * var('potential_survey_max_age_months'), 'periods.as_of_month_end') }}
+                        and surveys.survey_date >= periods.survey_cutoff_date
                         then 0
                     else 1
-                end,
+                end asc,
                 surveys.survey_date desc,
                 surveys.survey_id desc
         ) as estimate_rank,
         row_number() over (
             partition by surveys.account_id
             order by
-                case when surveys.staff_count is not null then 0 else 1 end,
+                case when surveys.staff_count is not null then 0 else 1 end asc,
                 surveys.survey_date desc,
                 surveys.survey_id desc
         ) as staff_rank
@@ -96,7 +105,11 @@ surveys_ranked as (
 
 survey_estimates as (
 
-    select account_id, survey_id, survey_date, survey_potential_eur
+    select
+        account_id,
+        survey_id,
+        survey_date,
+        survey_potential_eur
     from surveys_ranked
     where estimate_rank = 1 and survey_potential_eur is not null
 
@@ -104,7 +117,9 @@ survey_estimates as (
 
 survey_staff as (
 
-    select account_id, staff_count
+    select
+        account_id,
+        staff_count
     from surveys_ranked
     where staff_rank = 1 and staff_count is not null
 
@@ -169,12 +184,7 @@ peer_based as (
                 then cell_peers.median_potential_eur
             when channel_peers.peer_count >= {{ var('potential_min_peers') }}
                 then channel_peers.median_potential_eur
-            else
-                case profiled.channel
-                    {%- for channel, amount in fallbacks.items() %}
-                    when '{{ channel }}' then {{ amount }}
-                    {%- endfor %}
-                end
+            else {{ fallback_expression }}
         end as peer_potential_eur,
         case
             when cell_peers.peer_count >= {{ var('potential_min_peers') }}
@@ -221,10 +231,7 @@ modelled as (
         coalesce(zones.zone_peer_count, 0) as zone_peer_count,
         case
             when zones.zone_peer_count >= {{ var('potential_zone_min_peers') }}
-                then least(
-                    greatest(zones.median_ratio, {{ var('potential_zone_index_min') }}),
-                    {{ var('potential_zone_index_max') }}
-                )
+                then least(greatest(zones.median_ratio, {{ zone_index_min }}), {{ zone_index_max }})
             else 1.0
         end as zone_index
     from peer_based

@@ -2,23 +2,23 @@
 -- as_of_month = var as_of_month ('YYYY-MM', the last closed month), or when empty the latest
 -- month with sell-out data. r12 = the 12 calendar months ending with as_of_month; p12 = the
 -- 12 months before r12. Dates are inclusive month starts / month ends.
+-- depends_on: {{ ref('stg_distributors__sell_out_lines') }}
 {%- set as_of_month = (var('as_of_month', '') or '') | string | trim %}
+{%- if as_of_month %}
+    {%- set as_of_expression = "cast('" ~ as_of_month ~ "-01' as date)" %}
+    {%- set as_of_from = "" %}
+{%- else %}
+    {%- set as_of_expression = month_start('max(sale_date)') %}
+    {%- set as_of_from = "from " ~ ref('stg_distributors__sell_out_lines') %}
+{%- endif %}
 with
 
-{% if as_of_month %}
 as_of as (
 
-    select cast('{{ as_of_month }}-01' as date) as as_of_month_start
+    select {{ as_of_expression }} as as_of_month_start
+    {{ as_of_from }}
 
 ),
-{% else %}
-as_of as (
-
-    select {{ month_start('max(sale_date)') }} as as_of_month_start
-    from {{ ref('stg_distributors__sell_out_lines') }}
-
-),
-{% endif %}
 
 periods as (
 

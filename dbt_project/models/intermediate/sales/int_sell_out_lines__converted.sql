@@ -4,13 +4,21 @@
 -- distributor_product_code_types ({D01: ean, D02: sku, ...}, from company.yaml) says which;
 -- a distributor not listed is resolved by trying the EAN, then the SKU.
 {%- set code_types = var('distributor_product_code_types', {}) or {} %}
+{%- set declared_whens = [] %}
 {%- for distributor_id, code_type in code_types.items() %}
     {%- if code_type not in ('ean', 'sku') %}
         {{ exceptions.raise_compiler_error(
             "distributor_product_code_types: '" ~ code_type ~ "' for " ~ distributor_id
             ~ " is not one of ean, sku") }}
     {%- endif %}
+    {%- do declared_whens.append(
+        "when lines.distributor_id = '" ~ distributor_id ~ "' then '" ~ code_type ~ "'") %}
 {%- endfor %}
+{%- if declared_whens %}
+    {%- set declared_expression = "case " ~ (declared_whens | join(' ')) ~ " end" %}
+{%- else %}
+    {%- set declared_expression = "cast(null as " ~ dbt.type_string() ~ ")" %}
+{%- endif %}
 with
 
 lines as (
@@ -31,15 +39,7 @@ resolved as (
         lines.*,
         by_ean.sku as sku_by_ean,
         by_sku.sku as sku_by_sku,
-        {%- if code_types %}
-        case
-            {%- for distributor_id, code_type in code_types.items() %}
-            when lines.distributor_id = '{{ distributor_id }}' then '{{ code_type }}'
-            {%- endfor %}
-        end as declared_code_type
-        {%- else %}
-        cast(null as {{ dbt.type_string() }}) as declared_code_type
-        {%- endif %}
+        {{ declared_expression }} as declared_code_type
     from lines
     left join products as by_ean on lines.product_code = by_ean.ean
     left join products as by_sku on lines.product_code = by_sku.sku

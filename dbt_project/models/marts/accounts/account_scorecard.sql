@@ -189,8 +189,10 @@ final as (
         cast(bottles_p12 as {{ type_double() }}) as bottles_p12,
         cast(months_with_purchases_r12 as {{ dbt.type_bigint() }}) as months_with_purchases_r12,
         cast(last_purchase_date as date) as last_purchase_date,
-        cast({{ dbt.datediff('last_purchase_date', 'as_of_month_end', 'day') }} as {{ dbt.type_bigint() }})
-            as recency_days,
+        cast(
+            {{ dbt.datediff('last_purchase_date', 'as_of_month_end', 'day') }}
+            as {{ dbt.type_bigint() }}
+        ) as recency_days,
         cast(potential_eur as {{ type_double() }}) as potential_eur,
         cast(potential_method as {{ dbt.type_string() }}) as potential_method,
         cast(share_of_wallet as {{ type_double() }}) as share_of_wallet,
