@@ -14,6 +14,7 @@ sell_out as (
         0 as direct_revenue_eur,
         quantity_bottles,
         volume_litres,
+        quantity > 0 as is_purchase,
         1 as sell_out_line_count,
         0 as direct_line_count
     from {{ ref('int_sell_out_lines__linked') }}
@@ -39,6 +40,7 @@ direct_sell_in as (
         sell_in.net_amount_eur as direct_revenue_eur,
         sell_in.quantity_bottles,
         sell_in.volume_litres,
+        sell_in.quantity > 0 as is_purchase,
         0 as sell_out_line_count,
         1 as direct_line_count
     from {{ ref('int_sell_in_lines__converted') }} as sell_in
@@ -67,7 +69,7 @@ monthly as (
         coalesce(sum(volume_litres), 0) as volume_litres,
         sum(sell_out_line_count) as sell_out_line_count,
         sum(direct_line_count) as direct_line_count,
-        max(case when quantity_bottles > 0 then activity_date end) as last_purchase_date
+        max(case when is_purchase then activity_date end) as last_purchase_date
     from activity
     group by account_id, sales_month
 
