@@ -26,21 +26,35 @@ def test_every_contract_has_an_ingestion_asset_in_its_family_group():
     for name, contract in load_contracts().items():
         key = dg.AssetKey(["raw", name])
         assert key in groups, name
-        assert groups[key] == {"internal": "sources_internal", "distributor": "sources_distributors",
-                               "online_external": "sources_online_external"}[contract.family]
+        assert (
+            groups[key]
+            == {
+                "internal": "sources_internal",
+                "distributor": "sources_distributors",
+                "online_external": "sources_online_external",
+            }[contract.family]
+        )
 
 
 def test_dbt_models_are_grouped_by_folder_and_fed_by_ingestion_assets():
     graph = _definitions().resolve_asset_graph()
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert {"staging", "intermediate", "marts", "published", "sources_internal",
-            "sources_distributors", "sources_online_external"} <= groups
+    assert {
+        "staging",
+        "intermediate",
+        "marts",
+        "published",
+        "sources_internal",
+        "sources_distributors",
+        "sources_online_external",
+    } <= groups
     marts = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "marts"]
-    assert dg.AssetKey(["dim_accounts"]) in marts and dg.AssetKey(["account_scorecard"]) in marts
+    assert dg.AssetKey(["marts", "dim_accounts"]) in marts
+    assert dg.AssetKey(["marts", "account_scorecard"]) in marts
     # lineage from file to published table: raw CRM -> ... -> dim_accounts -> published
     upstream = graph.get(dg.AssetKey(["published_warehouse"])).parent_keys
     assert set(marts) <= upstream
-    staging_accounts = dg.AssetKey(["stg_crm__accounts"])
+    staging_accounts = dg.AssetKey(["staging", "stg_crm__accounts"])
     assert dg.AssetKey(["raw", "crm_accounts"]) in graph.get(staging_accounts).parent_keys
 
 
@@ -48,7 +62,7 @@ def test_marts_are_guarded_by_blocking_quality_checks():
     graph = _definitions().resolve_asset_graph()
     checks = {key for key in graph.asset_check_keys}
     for mart in ("dim_accounts", "account_scorecard"):
-        key = dg.AssetCheckKey(dg.AssetKey([mart]), "great_expectations")
+        key = dg.AssetCheckKey(dg.AssetKey(["marts", mart]), "great_expectations")
         assert key in checks
         assert graph.get_check_spec(key).blocking
 
@@ -62,8 +76,19 @@ def test_nightly_job_and_schedule():
 
 
 def test_model_layer_comes_from_the_model_folder():
-    assert model_layer({"resource_type": "model", "fqn": ["account_rtm", "marts", "dim_accounts"]}) == "marts"
-    assert model_layer({"resource_type": "model", "fqn": ["account_rtm", "staging", "crm", "stg_crm__accounts"]}) == "staging"
+    assert (
+        model_layer({"resource_type": "model", "fqn": ["account_rtm", "marts", "dim_accounts"]})
+        == "marts"
+    )
+    assert (
+        model_layer(
+            {
+                "resource_type": "model",
+                "fqn": ["account_rtm", "staging", "crm", "stg_crm__accounts"],
+            }
+        )
+        == "staging"
+    )
     assert model_layer({"resource_type": "test", "fqn": ["account_rtm", "marts", "x"]}) is None
 
 
@@ -71,7 +96,10 @@ def test_dagster_definitions_validate():
     dagster = Path(sys.executable).with_name("dagster")
     completed = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "DAGSTER_HOME": str(REPO_ROOT / ".dagster_home")},
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr

@@ -54,9 +54,7 @@ def test_every_delivered_row_is_loaded_or_quarantined(pipeline_run):
         quarantined = dict(
             con.execute("SELECT file, count(*) FROM raw.quarantine GROUP BY 1").fetchall()
         )
-        contracts = con.execute(
-            "SELECT DISTINCT source FROM raw.file_deliveries"
-        ).fetchall()
+        contracts = con.execute("SELECT DISTINCT source FROM raw.file_deliveries").fetchall()
         loaded = {}
         for (source,) in contracts:
             loaded.update(
@@ -105,7 +103,8 @@ def test_one_published_row_per_active_account(pipeline_run):
         rows = list(csv.DictReader(handle))
     with duckdb.connect(str(pipeline_run.settings.working_db), read_only=True) as con:
         bad_lines = {
-            line for (line,) in con.execute(
+            line
+            for (line,) in con.execute(
                 "SELECT line FROM raw.quarantine WHERE source = 'crm_accounts'"
             ).fetchall()
         }
@@ -136,7 +135,9 @@ def test_scorecard_figures_agree_with_ground_truth(pipeline_run):
     methods = {r[3] for r in card}
     assert "external" in methods and "modelled" in methods
 
-    external = {r["external_id"]: r["account_id"] for r in _truth(pipeline_run, "external_records.csv")}
+    external = {
+        r["external_id"]: r["account_id"] for r in _truth(pipeline_run, "external_records.csv")
+    }
     firmo = next((pipeline_run.settings.landing_dir / "external").glob("firmographics_*.csv"))
     with firmo.open(encoding="utf-8", newline="") as handle:
         spends = {
@@ -193,7 +194,8 @@ def test_dagster_run_with_broken_upstream_data_publishes_nothing(pipeline_run):
             result = run_nightly(settings, instance=instance)
         assert not result.success
         published = [
-            e for e in result.all_events
+            e
+            for e in result.all_events
             if e.is_step_materialization and e.asset_key == dg.AssetKey(["published_warehouse"])
         ]
         assert published == []

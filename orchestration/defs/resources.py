@@ -1,7 +1,5 @@
 """Resources shared by every asset: where the warehouse is and which company runs."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from orchestration.config import Settings

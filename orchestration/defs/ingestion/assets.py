@@ -5,8 +5,6 @@ configured), quarantines what breaks the contract, and proves with an asset chec
 every delivered row is either loaded or quarantined.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from orchestration.contracts import Contract, load_contracts

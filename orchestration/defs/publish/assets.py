@@ -1,7 +1,5 @@
 """Publish the validated marts to `published.duckdb`, the only file BI tools open."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from orchestration.defs.resources import RtmResource

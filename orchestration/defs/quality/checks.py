@@ -4,8 +4,6 @@ Results go to `quality.data_quality_results` (one row per expectation per run) a
 the mart in the Dagster UI; an error-severity failure blocks publishing.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from orchestration.defs.resources import RtmResource

@@ -1,8 +1,6 @@
 """The dbt project as Dagster assets: groups follow the model folders, sources map onto
 the ingestion assets (`raw/<contract>`), so lineage runs from file to published table."""
 
-from __future__ import annotations
-
 import json
 import os
 import shutil
