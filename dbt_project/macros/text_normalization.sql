@@ -41,20 +41,25 @@
 {#-
     normalize_name(expression): the matching form of a business name.
     lower case -> accents stripped -> every run of non [a-z0-9] characters to one space ->
-    legal-form words (var legal_forms: sarl, sas, sa, eurl, snc...) dropped -> spaces
-    collapsed and trimmed -> empty string to null.
-    "Le Café de l'Étoile S.A.R.L." keeps "s a r l" (dotted forms are not words);
-    "SARL Café de l'Étoile" -> "cafe de l etoile".
+    abbreviations expanded (var name_abbreviations: st -> saint, resto -> restaurant...) ->
+    legal-form words (var legal_forms: sarl, sas, sa...) and articles (var name_stopwords:
+    le, la, les, l) dropped -> spaces collapsed and trimmed -> empty string to null.
+    "SARL Le Café de l'Étoile", "CAFE DE L'ETOILE (LE) SAS" -> "cafe de etoile".
+    Dotted forms ("S.A.R.L.") become single letters and are not dropped.
 -#}
 {% macro normalize_name(expression) -%}
-    {%- set legal_forms = var('legal_forms', []) -%}
-    {%- set cleaned = account_rtm.regexp_replace_all(
-            account_rtm.strip_accents('lower(' ~ expression ~ ')'), '[^a-z0-9]+', ' ') -%}
-    {%- if legal_forms | length > 0 -%}
-        {%- set cleaned = account_rtm.regexp_replace_all(
-                cleaned, '\\b(' ~ (legal_forms | join('|')) ~ ')\\b', ' ') -%}
+    {%- set dropped = (var('legal_forms', []) or []) + (var('name_stopwords', []) or []) -%}
+    {#- a namespace, because a plain set inside a for loop does not outlive the loop -#}
+    {%- set ns = namespace(sql=account_rtm.regexp_replace_all(
+            account_rtm.strip_accents('lower(' ~ expression ~ ')'), '[^a-z0-9]+', ' ')) -%}
+    {%- for short, long in (var('name_abbreviations', {}) or {}).items() -%}
+        {%- set ns.sql = account_rtm.regexp_replace_all(ns.sql, '\\b' ~ short ~ '\\b', long) -%}
+    {%- endfor -%}
+    {%- if dropped | length > 0 -%}
+        {%- set ns.sql = account_rtm.regexp_replace_all(
+                ns.sql, '\\b(' ~ (dropped | join('|')) ~ ')\\b', ' ') -%}
     {%- endif -%}
-    nullif(trim({{ account_rtm.regexp_replace_all(cleaned, ' +', ' ') }}), '')
+    nullif(trim({{ account_rtm.regexp_replace_all(ns.sql, ' +', ' ') }}), '')
 {%- endmacro %}
 
 
