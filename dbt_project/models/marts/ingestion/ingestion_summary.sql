@@ -17,13 +17,29 @@ quarantine as (
 
 ),
 
+loaded_files as (
+
+    select distinct
+        file_path,
+        file_hash
+    from deliveries
+    where is_loaded
+
+),
+
 quarantine_by_family as (
 
+    -- records of the currently loaded files only (a superseded snapshot keeps its own
+    -- quarantine rows in raw.quarantine, but its rows are no longer counted above)
     select
-        file_family,
+        quarantine.file_family,
         count(*) as quarantined_records
     from quarantine
-    group by file_family
+    inner join loaded_files
+        on
+            quarantine.file_path = loaded_files.file_path
+            and quarantine.file_hash = loaded_files.file_hash
+    group by quarantine.file_family
 
 ),
 
