@@ -22,6 +22,34 @@ overrides as (
 
 ),
 
+variants as (
+
+    -- one pass over the lines: each spelling of a customer's details, with its activity
+    -- (a hash aggregate; much cheaper than ranking every line)
+    select
+        distributor_id,
+        distributor_account_code,
+        customer_name,
+        customer_address,
+        customer_postcode,
+        customer_city,
+        max(customer_siret) as customer_siret,
+        max(customer_phone) as customer_phone,
+        count(*) as line_count,
+        min(sale_date) as first_sale_date,
+        max(sale_date) as last_sale_date,
+        max(loaded_at) as last_loaded_at
+    from lines
+    group by
+        distributor_id,
+        distributor_account_code,
+        customer_name,
+        customer_address,
+        customer_postcode,
+        customer_city
+
+),
+
 latest_details as (
 
     -- name and address as last reported by the distributor
@@ -34,9 +62,15 @@ latest_details as (
         customer_city,
         row_number() over (
             partition by distributor_id, distributor_account_code
-            order by sale_date desc, loaded_at desc, source_file desc, source_line desc
+            order by
+                last_sale_date desc,
+                last_loaded_at desc,
+                customer_name asc,
+                customer_address asc,
+                customer_postcode asc,
+                customer_city asc
         ) as recency_rank
-    from lines
+    from variants
 
 ),
 
@@ -47,10 +81,10 @@ activity as (
         distributor_account_code,
         max(customer_siret) as customer_siret,
         max(customer_phone) as customer_phone,
-        count(*) as line_count,
-        min(sale_date) as first_sale_date,
-        max(sale_date) as last_sale_date
-    from lines
+        sum(line_count) as line_count,
+        min(first_sale_date) as first_sale_date,
+        max(last_sale_date) as last_sale_date
+    from variants
     group by distributor_id, distributor_account_code
 
 ),

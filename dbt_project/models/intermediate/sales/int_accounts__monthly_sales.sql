@@ -78,7 +78,6 @@ monthly as (
 final as (
 
     select
-        {{ surrogate_key(['account_id', 'sales_month']) }} as account_month_id,
         *,
         revenue_eur > 0 as has_purchases
     from monthly

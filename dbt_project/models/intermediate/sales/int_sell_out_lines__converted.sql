@@ -3,6 +3,9 @@
 -- product_code is an EAN or a SKU depending on the distributor: var
 -- distributor_product_code_types ({D01: ean, D02: sku, ...}, from company.yaml) says which;
 -- a distributor not listed is resolved by trying the EAN, then the SKU.
+-- A view: it is read once, by int_sell_out_lines__linked (the materialized line-level fact),
+-- so writing it as a table would only copy every sell-out line one more time.
+{{ config(materialized='view') }}
 {%- set code_types = var('distributor_product_code_types', {}) or {} %}
 {%- set declared_whens = [] %}
 {%- for distributor_id, code_type in code_types.items() %}
