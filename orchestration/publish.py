@@ -66,12 +66,15 @@ def publish(
     staging_file = published_db.with_name(f".{published_db.name}.{version}.tmp")
     counts = {}
     try:
-        with duckdb.connect(str(working_db), read_only=True) as con:
+        with duckdb.connect() as con:
+            con.execute(f"ATTACH '{working_db}' AS work (READ_ONLY)")
             con.execute(
                 f"ATTACH '{staging_file}' AS pub (STORAGE_VERSION '{PUBLISHED_STORAGE_VERSION}')"
             )
             for schema, name in tables:
-                con.execute(f'CREATE TABLE pub.main."{name}" AS SELECT * FROM "{schema}"."{name}"')
+                con.execute(
+                    f'CREATE TABLE pub.main."{name}" AS SELECT * FROM work."{schema}"."{name}"'
+                )
                 counts[name] = con.execute(f'SELECT count(*) FROM pub.main."{name}"').fetchone()[0]
             con.execute(
                 "CREATE TABLE pub.main._publication AS SELECT ? AS version, ? AS run_id, "
@@ -80,6 +83,7 @@ def publish(
             )
             con.execute("CHECKPOINT pub")
             con.execute("DETACH pub")
+            con.execute("DETACH work")
         os.replace(staging_file, published_db)
     finally:
         staging_file.unlink(missing_ok=True)

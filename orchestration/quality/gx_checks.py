@@ -42,6 +42,16 @@ def _quiet_gx() -> None:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
+def _release(execution_engine) -> None:
+    """Close GX's persisted connection too: DuckDB refuses a later read-write connection
+    to the same file in this process while a read-only one is still open."""
+    persisted = getattr(execution_engine, "_connection", None)
+    if persisted is not None:
+        persisted.close()
+        execution_engine._connection = None
+    execution_engine.engine.dispose()
+
+
 def validate_table(
     database: Path, schema: str, table: str, expectations: list[dict]
 ) -> list[CheckOutcome]:
@@ -75,7 +85,8 @@ def validate_table(
     try:
         result = batch_definition.get_batch().validate(suite)
     finally:
-        source.get_execution_engine().engine.dispose()
+        _release(source.get_execution_engine())
+        source.get_engine().dispose()
     outcomes = []
     for spec, severity, item in zip(expectations, severities, result.results, strict=True):
         details = item.result or {}

@@ -23,7 +23,7 @@ def gx_asset_check(mart: MartModel) -> dg.AssetChecksDefinition:
         "validated inside DuckDB; error-severity failures block publishing.",
     )
     def _check(context: dg.AssetCheckExecutionContext, rtm: RtmResource) -> dg.AssetCheckResult:
-        outcomes = validate_mart(rtm.settings(), context.run_id, mart)
+        outcomes = validate_mart(rtm.settings(), context.run.run_id, mart)
         blocking = [o for o in outcomes if not o.passed and o.severity == ERROR]
         warnings = [o for o in outcomes if not o.passed and o.severity != ERROR]
         return dg.AssetCheckResult(
