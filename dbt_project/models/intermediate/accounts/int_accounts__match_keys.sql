@@ -2,7 +2,8 @@
 -- with the single CRM account it identifies. A key shared by several accounts resolves to
 -- the only active one among them; when that is still ambiguous account_id is null and the
 -- key is not used for linking (is_ambiguous).
--- Key types: siret (14 digits), phone (normalize_phone), website (host name),
+-- Key types: siret (14 digits), phone (normalize_phone), website (host name '|' department:
+-- chains and homonyms share a web site across the country, rarely within a department),
 -- name_postcode (normalize_name of the trading name or of the legal name, '|', postcode).
 with
 
@@ -19,7 +20,10 @@ normalized as (
         is_active,
         siret,
         {{ normalize_phone('phone') }} as phone_key,
-        {{ normalize_website('website') }} as website_key,
+        case
+            when {{ normalize_website('website') }} is not null and department_code is not null
+                then {{ dbt.concat([normalize_website('website'), "'|'", "department_code"]) }}
+        end as website_key,
         {{ normalize_name('account_name') }} as account_name_key,
         {{ normalize_name('legal_name') }} as legal_name_key,
         postcode

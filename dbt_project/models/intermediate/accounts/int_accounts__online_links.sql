@@ -1,5 +1,6 @@
 -- Grain: one row per online listing (listing_id, latest version), with the CRM account it
--- belongs to: normalized phone first, then web site host, then normalized name + postcode.
+-- belongs to: normalized phone first, then web site host within the same department, then
+-- normalized name + postcode.
 with
 
 listings as (
@@ -13,7 +14,10 @@ keyed as (
     select
         *,
         {{ normalize_phone('phone') }} as phone_key,
-        {{ normalize_website('website') }} as website_key,
+        case
+            when {{ normalize_website('website') }} is not null and department_code is not null
+                then {{ dbt.concat([normalize_website('website'), "'|'", "department_code"]) }}
+        end as website_key,
         case
             when {{ normalize_name('listing_name') }} is not null and postcode is not null
                 then {{ dbt.concat([normalize_name('listing_name'), "'|'", "postcode"]) }}
