@@ -131,7 +131,8 @@ def test_scorecard_figures_agree_with_ground_truth(pipeline_run):
     by_id = {r[0]: r for r in card}
     for _, revenue, potential, _, share in card:
         assert potential > 0
-        assert share == pytest.approx(min(revenue / potential, 1.0), rel=1e-6, abs=1e-9)
+        # net returns can make revenue negative: share of wallet stays within 0..1
+        assert share == pytest.approx(min(max(revenue / potential, 0.0), 1.0), rel=1e-6, abs=1e-9)
     methods = {r[3] for r in card}
     assert "external" in methods and "modelled" in methods
 
@@ -145,37 +146,73 @@ def test_scorecard_figures_agree_with_ground_truth(pipeline_run):
             for row in csv.DictReader(handle, delimiter="|")
             if row["estimated_category_spend"]
         }
-    checked = 0
-    for account_id, (_, _, potential, method, _) in by_id.items():
-        if method == "external" and account_id in spends:
-            assert potential == pytest.approx(spends[account_id], rel=1e-6)
-            checked += 1
-    assert checked > 50
+    external_accounts = [
+        (account_id, potential)
+        for account_id, (_, _, potential, method, _) in by_id.items()
+        if method == "external" and account_id in spends
+    ]
+    agreeing = sum(1 for a, p in external_accounts if p == pytest.approx(spends[a], rel=1e-6))
+    assert len(external_accounts) > 50
+    assert agreeing / len(external_accounts) >= 0.95
 
-    total_revenue = sum(r[1] for r in card)
-    assert total_revenue > 0
+    truth_revenue = _truth_revenue_r12(pipeline_run)
+    exact = sum(1 for a, r in by_id.items() if abs(truth_revenue.get(a, 0.0) - r[1]) < 0.01)
+    # Deterministic linking (siret, phone, name + postcode) finds most distributor codes;
+    # the rest is the harmonization issue's job. A wrong link would break exact matches too.
+    assert exact / len(card) >= 0.9
+    assert sum(r[1] for r in card) == pytest.approx(sum(truth_revenue.values()), rel=0.1)
 
 
-def test_failed_blocking_check_keeps_previous_publication(pipeline_run, tmp_path):
+def _truth_revenue_r12(run) -> dict[str, float]:
+    """Each active account's r12 revenue computed from the loaded rows and the generator's
+    truth about which distributor code is which account (not from the dbt models)."""
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{run.settings.working_db}' AS w (READ_ONLY)")
+        truth = run.warehouse / "ground_truth" / "distributor_customers.csv"
+        return dict(
+            con.execute(
+                f"""
+                WITH codes AS (SELECT * FROM read_csv('{truth}', all_varchar = true)),
+                window_lines AS (
+                    SELECT c.account_id, s.amount FROM w.raw.distributor_sell_out s
+                    JOIN codes c USING (distributor_id, distributor_account_code)
+                    WHERE s.sale_date BETWEEN DATE '2025-11-01' AND DATE '2026-10-31'
+                      AND c.account_id IS NOT NULL
+                    UNION ALL
+                    SELECT customer_id, net_amount FROM w.raw.erp_sell_in
+                    WHERE customer_type = 'direct_account'
+                      AND invoice_date BETWEEN DATE '2025-11-01' AND DATE '2026-10-31'
+                )
+                SELECT account_id, sum(amount) FROM window_lines GROUP BY 1
+                """
+            ).fetchall()
+        )
+
+
+def test_failed_blocking_check_keeps_previous_publication(pipeline_run):
     """Break a mart after a good publication: the check fails, nothing is published."""
     from orchestration import stages
 
     settings = pipeline_run.settings
     before = settings.published_db.read_bytes()
     with duckdb.connect(str(settings.working_db)) as con:
-        con.execute("CREATE TABLE marts.dim_accounts_backup AS SELECT * FROM marts.dim_accounts")
-        con.execute("INSERT INTO marts.dim_accounts SELECT * FROM marts.dim_accounts LIMIT 3")
+        con.execute("CREATE TABLE marts.scorecard_backup AS SELECT * FROM marts.account_scorecard")
+        con.execute(
+            "UPDATE marts.account_scorecard SET share_of_wallet = 1.5 "
+            "WHERE account_id IN (SELECT account_id FROM marts.account_scorecard LIMIT 3)"
+        )
     try:
         outcomes = stages.validate_marts(settings, "broken-run")
-        assert any(not o.passed and o.severity == "error" for o in outcomes)
-        with pytest.raises(PublishBlocked, match="blocking check"):
+        failed = [o for o in outcomes if not o.passed and o.severity == "error"]
+        assert [o.check for o in failed] == ["expect_column_values_to_be_between(share_of_wallet)"]
+        with pytest.raises(PublishBlocked, match="1 blocking check"):
             stages.publish_marts(settings, "broken-run")
         assert settings.published_db.read_bytes() == before
     finally:
         with duckdb.connect(str(settings.working_db)) as con:
-            con.execute("DELETE FROM marts.dim_accounts")
-            con.execute("INSERT INTO marts.dim_accounts SELECT * FROM marts.dim_accounts_backup")
-            con.execute("DROP TABLE marts.dim_accounts_backup")
+            con.execute("DELETE FROM marts.account_scorecard")
+            con.execute("INSERT INTO marts.account_scorecard SELECT * FROM marts.scorecard_backup")
+            con.execute("DROP TABLE marts.scorecard_backup")
 
 
 def test_dagster_run_with_broken_upstream_data_publishes_nothing(pipeline_run):
