@@ -23,11 +23,17 @@ STAGES = ("generate", "ingestion", "dbt", "checks", "publish")
 def _run_stage(stage: str, warehouse: Path, accounts: int) -> tuple[float, float, int]:
     """Run one stage in a child process; return (seconds, peak GB, exit status)."""
     env = {**os.environ, "RTM_WAREHOUSE": str(warehouse)}
+    log_dir = warehouse.parent / f"bench_logs_{accounts}"
+    log_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.bench", "--stage", stage, str(accounts)], env=env
-    )
-    _, status, usage = os.wait4(child.pid, 0)
+    with (log_dir / f"{stage}.log").open("w") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.bench", "--stage", stage, str(accounts)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - started, usage.ru_maxrss / 1024 / 1024, child.returncode
 
@@ -79,6 +85,7 @@ def main() -> None:
                 flush=True,
             )
             if status != 0:
+                print(f"  see {warehouse.parent / f'bench_logs_{accounts}' / f'{stage}.log'}")
                 break
         pipeline = [measured[s] for s in STAGES[1:] if s in measured]
         total = sum(s for s, _ in pipeline)
