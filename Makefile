@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
+# dagster-dbt's dev-mode manifest refresh looks for `dbt` on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 export RTM_ONLINE_API_KEY ?= sample-local-key
 # No usage tracking from dbt, Dagster or Great Expectations.
 export DO_NOT_TRACK := 1
