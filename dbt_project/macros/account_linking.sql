@@ -4,7 +4,9 @@
     key with the CRM account it identifies, or none when ambiguous).
 
     The calling model prepares a CTE (source_alias) with one column <key_type>_key per key
-    type, normalized exactly as in int_accounts__match_keys, then:
+    type, normalized exactly as in int_accounts__match_keys (plus street_number when
+    name_postcode is used: a name match is refused when both house numbers are known and
+    differ), then:
         from keyed
         {{ crm_link_joins(['siret', 'phone', 'name_postcode']) }}
     and in its select list:
@@ -19,6 +21,14 @@
         on
             match_{{ key_type }}.key_type = '{{ key_type }}'
             and match_{{ key_type }}.key_value = {{ source_alias }}.{{ key_type }}_key
+            {%- if key_type == 'name_postcode' %}
+            -- homonyms of one postcode: house numbers, when both are known, must agree
+            and (
+                match_{{ key_type }}.street_number is null
+                or {{ source_alias }}.street_number is null
+                or match_{{ key_type }}.street_number = {{ source_alias }}.street_number
+            )
+            {%- endif %}
     {%- endfor %}
 {%- endmacro %}
 

@@ -106,3 +106,21 @@
         else substr({{ postcode }}, 1, 2)
     end
 {%- endmacro %}
+
+
+{#-
+    street_number(address): the leading house number of a street address, or null:
+    '46 TER RUE EMILE COMBES' -> '46', 'route de Rive-de-Gier' -> null. Used to keep two
+    homonym outlets of one postcode apart when linking by name.
+-#}
+{% macro street_number(address) -%}
+    {{ return(adapter.dispatch('street_number', 'account_rtm')(address)) }}
+{%- endmacro %}
+
+{% macro default__street_number(address) -%}
+    cast(nullif(substring({{ address }} from '^ *0*([0-9]+)'), '') as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro duckdb__street_number(address) -%}
+    nullif(regexp_extract({{ address }}, '^ *0*([0-9]+)', 1), '')
+{%- endmacro %}

@@ -116,6 +116,7 @@ keyed as (
 
     select
         *,
+        {{ street_number('customer_address') }} as street_number,
         customer_siret as siret_key,
         {{ normalize_phone('customer_phone') }} as phone_key,
         {{ normalize_name('customer_name') }} as customer_name_normalized,

@@ -13,6 +13,7 @@ keyed as (
 
     select
         *,
+        {{ street_number('address') }} as street_number,
         siret as siret_key,
         case
             when {{ normalize_name('company_name') }} is not null and postcode is not null

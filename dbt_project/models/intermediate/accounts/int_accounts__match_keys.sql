@@ -1,7 +1,8 @@
 -- Grain: one row per normalized matching key (key_type + key_value) found on CRM accounts,
 -- with the single CRM account it identifies. A key shared by several accounts resolves to
 -- the only active one among them; when that is still ambiguous account_id is null and the
--- key is not used for linking (is_ambiguous).
+-- key is not used for linking (is_ambiguous). street_number (house number of the resolved
+-- account's address) lets name + postcode links refuse homonyms at another number.
 -- Key types: siret (14 digits), phone (normalize_phone), website (host name '|' department:
 -- chains and homonyms share a web site across the country, rarely within a department),
 -- name_postcode (normalize_name of the trading name or of the legal name, '|', postcode).
@@ -26,6 +27,7 @@ normalized as (
         end as website_key,
         {{ normalize_name('account_name') }} as account_name_key,
         {{ normalize_name('legal_name') }} as legal_name_key,
+        {{ street_number('address') }} as street_number,
         postcode
     from accounts
 
@@ -36,6 +38,7 @@ keys as (
     select
         account_id,
         is_active,
+        street_number,
         'siret' as key_type,
         siret as key_value
     from normalized
@@ -46,6 +49,7 @@ keys as (
     select
         account_id,
         is_active,
+        street_number,
         'phone' as key_type,
         phone_key as key_value
     from normalized
@@ -56,6 +60,7 @@ keys as (
     select
         account_id,
         is_active,
+        street_number,
         'website' as key_type,
         website_key as key_value
     from normalized
@@ -66,6 +71,7 @@ keys as (
     select
         account_id,
         is_active,
+        street_number,
         'name_postcode' as key_type,
         {{ dbt.concat(["account_name_key", "'|'", "postcode"]) }} as key_value
     from normalized
@@ -76,6 +82,7 @@ keys as (
     select
         account_id,
         is_active,
+        street_number,
         'name_postcode' as key_type,
         {{ dbt.concat(["legal_name_key", "'|'", "postcode"]) }} as key_value
     from normalized
@@ -95,7 +102,13 @@ resolved as (
                 then max(case when is_active then account_id end)
             when count(distinct account_id) = 1
                 then max(account_id)
-        end as account_id
+        end as account_id,
+        case
+            when count(distinct case when is_active then account_id end) = 1
+                then max(case when is_active then street_number end)
+            when count(distinct account_id) = 1
+                then max(street_number)
+        end as street_number
     from keys
     group by key_type, key_value
 
@@ -108,6 +121,7 @@ final as (
         key_type,
         key_value,
         account_id,
+        street_number,
         candidate_count,
         active_candidate_count,
         account_id is null as is_ambiguous

@@ -13,6 +13,7 @@ keyed as (
 
     select
         *,
+        {{ street_number('address') }} as street_number,
         {{ normalize_phone('phone') }} as phone_key,
         case
             when {{ normalize_website('website') }} is not null and department_code is not null
