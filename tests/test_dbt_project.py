@@ -761,3 +761,20 @@ def test_ingestion_summary(built):
     assert d01["quarantined_records"] == 1
     crm = summary["crm_accounts"]
     assert (crm["files_loaded"], crm["files_superseded"], crm["rows_loaded"]) == (1, 1, 6)
+
+
+def test_every_built_column_is_documented(manifest, built):
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model":
+            continue
+        built_columns = {
+            row[0]
+            for row in built.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ?",
+                [node["schema"], node["name"]],
+            ).fetchall()
+        }
+        assert built_columns, node["name"]
+        assert built_columns == set(node["columns"]), node["name"]
+        assert all(c["description"].strip() for c in node["columns"].values()), node["name"]
