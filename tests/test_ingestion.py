@@ -325,3 +325,22 @@ def test_bad_company_config_fails_fast_naming_the_key(tmp_path):
         load_company_config(broken)
     assert "distributors.0.format.encoding" in str(error.value) and "klingon" in str(error.value)
     assert CONFIG_PATH
+
+
+def test_unreadable_file_fails_its_asset_once_with_the_file_named(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from orchestration.defs.ingestion.assets import ingestion_asset
+    from orchestration.defs.resources import RtmResource
+
+    monkeypatch.setenv("RTM_WAREHOUSE", str(tmp_path))
+    layout = _layout("D02")
+    _write(tmp_path / "landing", layout, "sellout_2026-06.csv", b"customer_code\nC1\n")
+    result = dg.materialize(
+        [ingestion_asset(SELL_OUT)], resources={"rtm": RtmResource()}, raise_on_error=False
+    )
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert len(failures) == 1  # not retried: a malformed file stays malformed
+    message = failures[0].step_failure_data.user_failure_data.description
+    assert "sellout_2026-06.csv" in message and "'street'" in message

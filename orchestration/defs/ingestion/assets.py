@@ -9,6 +9,7 @@ import dagster as dg
 
 from orchestration.contracts import Contract, load_contracts
 from orchestration.defs.resources import RtmResource
+from orchestration.ingest.engine import IngestionError
 from orchestration.ingest.run import ingest_source
 
 FAMILY_GROUPS = {
@@ -43,7 +44,11 @@ def ingestion_asset(contract: Contract) -> dg.AssetsDefinition:
         retry_policy=FILE_READ_RETRIES,
     )
     def _ingest(context: dg.AssetExecutionContext, rtm: RtmResource):
-        summary = ingest_source(rtm.settings(), contract.key, context.log.info)
+        try:
+            summary = ingest_source(rtm.settings(), contract.key, context.log.info)
+        except IngestionError as unreadable:
+            # A malformed file stays malformed: fail at once, naming it, instead of retrying.
+            raise dg.Failure(description=str(unreadable), allow_retries=False) from unreadable
         yield dg.MaterializeResult(
             metadata={
                 "files_loaded": summary.files_loaded,
