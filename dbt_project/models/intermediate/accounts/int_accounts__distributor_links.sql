@@ -1,6 +1,7 @@
 -- Grain: one row per distributor customer (distributor_id + distributor_account_code), with
 -- the CRM account it is linked to. Deterministic rules, first hit wins:
---   override (seed account_link_overrides) > siret > normalized phone > normalized name + postcode.
+--   override (seed account_link_overrides) > siret > normalized phone > normalized name +
+--   postcode + house number > normalized name + postcode (refused when house numbers differ).
 -- Customers that match no CRM account (account_id null, match_method 'unmatched') buy the
 -- category but are not in the CRM: prospects, or the review queue for a human override.
 with
@@ -125,7 +126,17 @@ keyed as (
                 {{ normalize_name('customer_name') }} is not null
                 and customer_postcode is not null
                 then {{ dbt.concat([normalize_name('customer_name'), "'|'", "customer_postcode"]) }}
-        end as name_postcode_key
+        end as name_postcode_key,
+        case
+            when
+                {{ normalize_name('customer_name') }} is not null
+                and customer_postcode is not null
+                and {{ street_number('customer_address') }} is not null
+                then {{ dbt.concat([
+                    normalize_name('customer_name'), "'|'", "customer_postcode", "'|'",
+                    street_number('customer_address')
+                ]) }}
+        end as name_postcode_number_key
     from customers
 
 ),
@@ -147,13 +158,15 @@ linked as (
         keyed.line_count,
         keyed.first_sale_date,
         keyed.last_sale_date,
-        {{ crm_link_columns(['siret', 'phone', 'name_postcode'], override_alias='overrides') }}
+        {{ crm_link_columns(
+            ['siret', 'phone', 'name_postcode_number', 'name_postcode'], override_alias='overrides'
+        ) }}
     from keyed
     left join overrides
         on
             keyed.distributor_id = overrides.distributor_id
             and keyed.distributor_account_code = overrides.distributor_account_code
-    {{ crm_link_joins(['siret', 'phone', 'name_postcode']) }}
+    {{ crm_link_joins(['siret', 'phone', 'name_postcode_number', 'name_postcode']) }}
 
 ),
 

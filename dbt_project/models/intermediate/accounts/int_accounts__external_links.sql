@@ -18,7 +18,16 @@ keyed as (
         case
             when {{ normalize_name('company_name') }} is not null and postcode is not null
                 then {{ dbt.concat([normalize_name('company_name'), "'|'", "postcode"]) }}
-        end as name_postcode_key
+        end as name_postcode_key,
+        case
+            when
+                {{ normalize_name('company_name') }} is not null
+                and postcode is not null
+                and {{ street_number('address') }} is not null
+                then {{ dbt.concat([
+                    normalize_name('company_name'), "'|'", "postcode", "'|'", street_number('address')
+                ]) }}
+        end as name_postcode_number_key
     from firmographics
 
 ),
@@ -37,9 +46,9 @@ linked as (
         keyed.estimated_category_spend_eur,
         keyed.zone_population,
         keyed.loaded_at,
-        {{ crm_link_columns(['siret', 'name_postcode']) }}
+        {{ crm_link_columns(['siret', 'name_postcode_number', 'name_postcode']) }}
     from keyed
-    {{ crm_link_joins(['siret', 'name_postcode']) }}
+    {{ crm_link_joins(['siret', 'name_postcode_number', 'name_postcode']) }}
 
 ),
 

@@ -5,7 +5,8 @@
 -- account's address) lets name + postcode links refuse homonyms at another number.
 -- Key types: siret (14 digits), phone (normalize_phone), website (host name '|' department:
 -- chains and homonyms share a web site across the country, rarely within a department),
--- name_postcode (normalize_name of the trading name or of the legal name, '|', postcode).
+-- name_postcode (normalize_name of the trading name or of the legal name, '|', postcode),
+-- name_postcode_number (the same, '|', house number: tells homonyms of a postcode apart).
 with
 
 accounts as (
@@ -87,6 +88,28 @@ keys as (
         {{ dbt.concat(["legal_name_key", "'|'", "postcode"]) }} as key_value
     from normalized
     where legal_name_key is not null and postcode is not null
+
+    union all
+
+    select
+        account_id,
+        is_active,
+        street_number,
+        'name_postcode_number' as key_type,
+        {{ dbt.concat(["account_name_key", "'|'", "postcode", "'|'", "street_number"]) }} as key_value
+    from normalized
+    where account_name_key is not null and postcode is not null and street_number is not null
+
+    union all
+
+    select
+        account_id,
+        is_active,
+        street_number,
+        'name_postcode_number' as key_type,
+        {{ dbt.concat(["legal_name_key", "'|'", "postcode", "'|'", "street_number"]) }} as key_value
+    from normalized
+    where legal_name_key is not null and postcode is not null and street_number is not null
 
 ),
 

@@ -22,7 +22,16 @@ keyed as (
         case
             when {{ normalize_name('listing_name') }} is not null and postcode is not null
                 then {{ dbt.concat([normalize_name('listing_name'), "'|'", "postcode"]) }}
-        end as name_postcode_key
+        end as name_postcode_key,
+        case
+            when
+                {{ normalize_name('listing_name') }} is not null
+                and postcode is not null
+                and {{ street_number('address') }} is not null
+                then {{ dbt.concat([
+                    normalize_name('listing_name'), "'|'", "postcode", "'|'", street_number('address')
+                ]) }}
+        end as name_postcode_number_key
     from listings
 
 ),
@@ -39,9 +48,9 @@ linked as (
         keyed.followers,
         keyed.last_activity_date,
         keyed.updated_at,
-        {{ crm_link_columns(['phone', 'website', 'name_postcode']) }}
+        {{ crm_link_columns(['phone', 'website', 'name_postcode_number', 'name_postcode']) }}
     from keyed
-    {{ crm_link_joins(['phone', 'website', 'name_postcode']) }}
+    {{ crm_link_joins(['phone', 'website', 'name_postcode_number', 'name_postcode']) }}
 
 ),
 
