@@ -130,6 +130,8 @@ class CompanyConfig(_Strict):
     schedule: Schedule = Schedule()
     sources: dict[str, SourceConfig]
     distributors: list[DistributorLayout] = []
+    # Scoring configuration (segments, priorities, plans), relative to this file; optional.
+    scoring: str | None = None
 
     @model_validator(mode="after")
     def _unique_distributors(self) -> CompanyConfig:
@@ -160,7 +162,32 @@ def load_company_config(path: Path | str | None = None) -> CompanyConfig:
     from orchestration.contracts import load_contracts
 
     _check_against_contracts(path, config, load_contracts())
+    if config.scoring:
+        load_company_scoring(path, config)
     return config
+
+
+def load_company_scoring(path: Path | str, config: CompanyConfig):
+    """The company's validated scoring config and overrides, or (None, []) without one."""
+    from orchestration.scoring.config import (
+        ScoringConfigError,
+        load_overrides,
+        load_scoring_config,
+    )
+
+    if not config.scoring:
+        return None, []
+    base = Path(path).resolve().parent
+    try:
+        scoring = load_scoring_config(base / config.scoring)
+        overrides = (
+            load_overrides(base / scoring.overrides_file, scoring)
+            if scoring.overrides_file
+            else []
+        )
+    except ScoringConfigError as exc:
+        raise ConfigError(f"scoring: {exc}") from exc
+    return scoring, overrides
 
 
 def _check_against_contracts(path: Path, config: CompanyConfig, contracts: dict) -> None:
@@ -222,6 +249,11 @@ class Settings:
     @cached_property
     def company(self) -> CompanyConfig:
         return load_company_config(self.company_config_path)
+
+    @cached_property
+    def scoring(self):
+        """(ScoringConfig | None, overrides) for the company, validated."""
+        return load_company_scoring(self.company_config_path, self.company)
 
     def duckdb_config(self) -> dict[str, str]:
         """Memory and spill limits so a large night degrades to disk instead of dying."""

@@ -33,8 +33,14 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
 
 
 def dbt_vars(settings: Settings) -> dict:
+    from orchestration.scoring.config import scoring_dbt_vars
+
     as_of = settings.company.company.as_of_month
-    return {"as_of_month": as_of} if as_of else {}
+    result = {"as_of_month": as_of} if as_of else {}
+    scoring, overrides = settings.scoring
+    if scoring is not None:
+        result.update(scoring_dbt_vars(scoring, overrides))
+    return result
 
 
 def dbt_build(settings: Settings) -> None:

@@ -1,0 +1,102 @@
+-- Grain: one row per active CRM account (account_id): the raw value of every known priority
+-- criterion and its normalized value (0..1). Normalization = percent_rank within the company
+-- among accounts with a value (image: within the channel); null when the account has no
+-- value, and for every account when the criterion has no data at all (contribution until a
+-- profitability model exists).
+--   volume      = revenue_r12
+--   opportunity = opportunity_eur
+--   growth      = growth_pct; a new buyer (nothing in p12) counts as +100, a non-buyer as -100
+--   potential   = potential_eur
+--   regularity  = months_with_purchases_r12
+--   image       = best linked listing's rating x ln(1 + review_count); accounts without a
+--                 listing score 0; null for all when no listing is linked at all
+--   contribution= not computed yet (no profitability model): null
+with
+
+scorecard as (
+
+    select * from {{ ref('account_scorecard') }}
+
+),
+
+accounts as (
+
+    select * from {{ ref('dim_accounts') }}
+
+),
+
+listings as (
+
+    select
+        account_id,
+        max(coalesce(rating, 0) * ln(1 + coalesce(review_count, 0))) as image_raw
+    from {{ ref('int_accounts__online_links') }}
+    where is_linked and account_id is not null
+    group by account_id
+
+),
+
+listing_presence as (
+
+    select count(*) > 0 as has_listings from listings
+
+),
+
+valued as (
+
+    select
+        scorecard.account_id,
+        scorecard.as_of_month,
+        accounts.channel,
+        accounts.territory_id,
+        accounts.is_direct,
+        scorecard.revenue_r12,
+        scorecard.revenue_p12,
+        scorecard.growth_pct,
+        scorecard.potential_eur,
+        scorecard.share_of_wallet,
+        scorecard.target_share_of_wallet,
+        scorecard.opportunity_eur,
+        scorecard.months_with_purchases_r12,
+        scorecard.revenue_r12 as volume_value,
+        scorecard.opportunity_eur as opportunity_value,
+        case
+            when scorecard.revenue_p12 > 0 then scorecard.growth_pct
+            when scorecard.revenue_r12 > 0 then 100.0
+            else -100.0
+        end as growth_value,
+        scorecard.potential_eur as potential_value,
+        scorecard.months_with_purchases_r12 as regularity_value,
+        case when listing_presence.has_listings then coalesce(listings.image_raw, 0) end
+            as image_value,
+        cast(null as {{ type_double() }}) as contribution_value
+    from scorecard
+    inner join accounts on scorecard.account_id = accounts.account_id
+    cross join listing_presence
+    left join listings on scorecard.account_id = listings.account_id
+
+),
+
+normalized as (
+
+    select
+        *,
+        {%- for criterion in ['volume', 'opportunity', 'growth', 'potential', 'regularity', 'contribution'] %}
+        case
+            when {{ criterion }}_value is not null
+                then percent_rank() over (
+                    partition by {{ criterion }}_value is null order by {{ criterion }}_value
+                )
+        end as {{ criterion }}_normalized,
+        {%- endfor %}
+        case
+            when image_value is not null
+                then percent_rank() over (
+                    partition by channel, image_value is null order by image_value
+                )
+        end as image_normalized
+    from valued
+
+)
+
+select * from normalized

@@ -1,0 +1,1 @@
+"""Account scoring: configuration, validation and what-if runs (issue 4)."""
