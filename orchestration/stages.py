@@ -35,8 +35,14 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
 def dbt_vars(settings: Settings) -> dict:
     from orchestration.scoring.config import scoring_dbt_vars
 
-    as_of = settings.company.company.as_of_month
-    result = {"as_of_month": as_of} if as_of else {}
+    company = settings.company
+    # An empty as_of_month is passed as "" so dbt takes the latest month with sell-out.
+    result = {
+        "as_of_month": company.company.as_of_month or "",
+        "distributor_product_code_types": {
+            d.id: d.product_code_type for d in company.distributors
+        },
+    }
     scoring, overrides = settings.scoring
     if scoring is not None:
         result.update(scoring_dbt_vars(scoring, overrides))

@@ -7,6 +7,7 @@ Everything happens in a temporary warehouse; nothing touches ./warehouse.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,12 @@ class PipelineRun:
     result: object
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def small_company(tmp_path_factory) -> Path:
     from orchestration.sample.generator import generate_company
@@ -39,9 +46,12 @@ def pipeline_run(small_company: Path) -> PipelineRun:
 
     from orchestration.cli import run_nightly
 
-    previous = {k: os.environ.get(k) for k in ("RTM_WAREHOUSE", "RTM_ONLINE_API_KEY")}
+    keys = ("RTM_WAREHOUSE", "RTM_ONLINE_API_KEY", "RTM_ONLINE_API_URL")
+    previous = {k: os.environ.get(k) for k in keys}
     os.environ["RTM_WAREHOUSE"] = str(small_company)
-    os.environ.setdefault("RTM_ONLINE_API_KEY", "test-key")
+    os.environ["RTM_ONLINE_API_KEY"] = "test-key"
+    # A port of our own, so a `make dev` server on the default port cannot answer instead.
+    os.environ["RTM_ONLINE_API_URL"] = f"http://127.0.0.1:{_free_port()}"
     settings = Settings.from_env()
     with dg.DagsterInstance.ephemeral() as instance:
         result = run_nightly(settings, instance=instance)
