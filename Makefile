@@ -13,7 +13,7 @@ export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install run dev test lint manifest sample bench clean validate
+.PHONY: install run dev test lint manifest sample bench bench-match clean validate
 
 $(BIN)/rtm: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ lint: install ## ruff on Python, sqlfluff on dbt models
 
 bench: install manifest ## full pipeline on 20k and 200k accounts (BENCH_FULL=1 adds 1M)
 	$(BIN)/python -m orchestration.bench
+
+bench-match: install manifest ## account linking: precision/recall/F1 on the sample, time and memory at 20k/200k (BENCH_FULL=1 adds 1M)
+	$(BIN)/python -m orchestration.linking.bench
 
 clean: ## remove generated data and build output (keeps .venv)
 	rm -rf warehouse dbt_project/target dbt_project/logs

@@ -4,6 +4,8 @@ rtm sample         generate the sample company into the warehouse folder
 rtm run            run the nightly job once (generating the sample first if needed)
 rtm online-server  serve the sample company's online listings API on loopback
 rtm ingest SOURCE  load one source's landing files (debugging a new layout)
+rtm link           rebuild the account crosswalk in the working database
+rtm match L R      link any two CSV tables of business records (same engine)
 """
 
 from __future__ import annotations
@@ -195,6 +197,72 @@ def ingest(source: str) -> None:
     typer.echo(summary)
     if not summary.reconciled:
         raise typer.Exit(1)
+
+
+@app.command()
+def link(
+    overrides: Path = typer.Option(
+        None, help="Overrides CSV (default: next to the company config)."
+    ),
+) -> None:
+    """Rebuild the account crosswalk (schema linking) from the working database's staging
+    views, print counts, and the scores against the ground truth when there is one."""
+    import duckdb
+
+    from orchestration.linking.crosswalk import build_crosswalk, default_overrides_path
+    from orchestration.linking.evaluate import score_crosswalk
+
+    settings = _settings()
+    path = overrides or default_overrides_path(settings.company_config_path)
+    started = time.perf_counter()
+    summary = build_crosswalk(settings.working_db, path, duckdb_config=settings.duckdb_config())
+    typer.echo(f"crosswalk built in {time.perf_counter() - started:.1f} s (overrides: {path})")
+    typer.echo(f"  records {summary.records:,}, linked {summary.linked:,} {summary.by_method}")
+    typer.echo(f"  kept from last run {summary.carried_over:,}, overridden {summary.overridden:,}")
+    typer.echo(f"  review queue {summary.review:,}, unmatched {summary.unmatched:,}, "
+               f"prospects {summary.prospects:,}")  # fmt: skip
+    truth = settings.warehouse_dir / "ground_truth"
+    if truth.exists():
+        with duckdb.connect(str(settings.working_db), read_only=True) as con:
+            for score in score_crosswalk(con, truth):
+                typer.echo("  " + score.line())
+
+
+@app.command("match")
+def match_cmd(
+    left: Path = typer.Argument(..., exists=True, help="Reference CSV (e.g. the CRM)."),
+    right: Path = typer.Argument(..., exists=True, help="CSV whose records are linked to LEFT."),
+    map: str = typer.Option(
+        ...,
+        "--map",
+        help="field=column pairs: name, address, postcode, city, phone, siret, "
+        "website, latitude, longitude; field=LEFTCOL:RIGHTCOL when the files differ.",
+    ),
+    out: Path = typer.Option(Path("pairs.csv"), help="Pairs CSV to write."),
+    left_id: str = typer.Option(None, help="Id column of LEFT (default: row number)."),
+    right_id: str = typer.Option(None, help="Id column of RIGHT (default: row number)."),
+    threshold: float = typer.Option(0.9, help="Link at or above this match probability."),
+) -> None:
+    """Link two tables of business records with the account-linking engine; write the
+    pairs (left_id, right_id, method, probability, evidence) and print counts."""
+    from orchestration.linking.engine import MatchSettings
+    from orchestration.linking.standalone import MappingError, match_files, parse_map
+
+    started = time.perf_counter()
+    try:
+        counts = match_files(
+            left, right, parse_map(map), out, left_id, right_id,
+            MatchSettings(link_threshold=threshold, review_threshold=min(0.5, threshold)),
+        )  # fmt: skip
+    except MappingError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"left {counts.left:,} records, right {counts.right:,} records "
+               f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
+    typer.echo(f"linked {counts.key + counts.probabilistic:,}: key {counts.key:,}, "
+               f"probabilistic {counts.probabilistic:,}")  # fmt: skip
+    typer.echo(f"unmatched {counts.unmatched:,} (of which to review {counts.review:,})")
+    typer.echo(f"pairs written to {out}")
 
 
 def main() -> None:  # pragma: no cover

@@ -8,6 +8,7 @@ import dagster as dg
 
 from orchestration.config import Settings
 from orchestration.defs.ingestion.assets import build_ingestion_defs
+from orchestration.defs.linking.assets import build_linking_defs
 from orchestration.defs.publish.assets import build_publish_defs
 from orchestration.defs.quality.checks import build_quality_defs
 from orchestration.defs.resources import RtmResource
@@ -47,6 +48,7 @@ def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         build_ingestion_defs(),
         build_dbt_defs(),
+        build_linking_defs(),
         build_quality_defs(),
         build_publish_defs(),
         build_jobs(settings),

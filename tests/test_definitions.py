@@ -58,6 +58,26 @@ def test_dbt_models_are_grouped_by_folder_and_fed_by_ingestion_assets():
     assert dg.AssetKey(["raw", "crm_accounts"]) in graph.get(staging_accounts).parent_keys
 
 
+def test_account_linking_reads_staging_and_feeds_the_crosswalk_tables():
+    graph = _definitions().resolve_asset_graph()
+    crosswalk = dg.AssetKey(["linking", "account_crosswalk"])
+    linking = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "linking"}
+    assert linking == {
+        dg.AssetKey(["linking", name])
+        for name in (
+            "account_crosswalk",
+            "link_review_queue",
+            "unmatched_records",
+            "prospects",
+            "crm_duplicate_candidates",
+        )
+    }
+    assert {
+        dg.AssetKey(["staging", "stg_crm__accounts"]),
+        dg.AssetKey(["staging", "stg_distributors__sell_out_lines"]),
+    } <= graph.get(crosswalk).parent_keys
+
+
 def test_marts_are_guarded_by_blocking_quality_checks():
     graph = _definitions().resolve_asset_graph()
     checks = {key for key in graph.asset_check_keys}

@@ -1,0 +1,339 @@
+"""The nightly account crosswalk, built inside the working database.
+
+Reads CRM accounts and the records to link from the staging views, runs the engine, then
+decides each record's link in this order:
+
+1. overrides (the human file): `force`/`confirm` link to the given account, `reject`
+   refuses the given account (or any account when account_id is empty). Always win.
+2. the previous crosswalk: a link made on an earlier night is kept as long as the record's
+   evidence (its normalized name, address, postcode, city, phone, siret, website: the
+   fingerprint) is unchanged and the account still exists. Stable links: a code does not
+   hop between accounts from night to night because the model was retrained.
+3. the engine: deterministic key, else a probabilistic link above the link threshold.
+
+Writes schema `linking`:
+  account_crosswalk        one row per record: source, source_code, account_id (null when
+                           not linked), match_method (key / probabilistic / manual / none),
+                           match_rule, match_probability, evidence, fingerprint, dates
+  link_review_queue        uncertain records: best candidate in the grey band, or two
+                           candidates too close to call, or keys that disagree
+  unmatched_records        records with no account (with the best candidate if any)
+  prospects                unmatched distributor customers that look like real outlets
+  crm_duplicate_candidates pairs of CRM accounts that are the same outlet
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from orchestration.linking.engine import MatchSettings, match, run
+from orchestration.linking.sources import CRM_ACCOUNTS, SOURCES
+
+SCHEMA = "linking"
+OVERRIDE_COLUMNS = ["source", "source_code", "account_id", "action", "reason", "decided_by",
+                    "decided_on"]  # fmt: skip
+OVERRIDE_ACTIONS = {"confirm", "force", "reject"}
+# Prospects: unmatched customers that bought more than this (lines) with a name and a
+# valid postcode; placeholder names ("DIVERS", "CLIENT COMPTANT") are not outlets.
+PROSPECT_MIN_LINES = 2
+PLACEHOLDER_NAMES = ["divers", "client divers", "client comptant", "comptant", "passage",
+                     "client de passage", "inconnu", "test", "annule"]  # fmt: skip
+
+
+@dataclass
+class CrosswalkSummary:
+    records: int = 0
+    linked: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+    review: int = 0
+    unmatched: int = 0
+    prospects: int = 0
+    carried_over: int = 0
+    overridden: int = 0
+
+
+def default_overrides_path(company_config_path: Path) -> Path:
+    """link_overrides.csv next to the company config (RTM_LINK_OVERRIDES overrides)."""
+    env = os.environ.get("RTM_LINK_OVERRIDES")
+    return Path(env) if env else Path(company_config_path).parent / "link_overrides.csv"
+
+
+class OverridesError(ValueError):
+    pass
+
+
+def read_overrides(path: Path | None) -> list[dict]:
+    if path is None or not Path(path).exists():
+        return []
+    rows = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(line for line in fh if not line.lstrip().startswith("#"))
+        missing = {"source", "source_code", "account_id", "action"} - set(reader.fieldnames or [])
+        if missing:
+            raise OverridesError(f"{path}: missing columns {sorted(missing)}")
+        for n, row in enumerate(reader, start=2):
+            action = (row.get("action") or "").strip().lower()
+            if action not in OVERRIDE_ACTIONS:
+                raise OverridesError(f"{path} line {n}: action must be one of "
+                                     f"{sorted(OVERRIDE_ACTIONS)}, got {action!r}")  # fmt: skip
+            account = (row.get("account_id") or "").strip() or None
+            if action in {"confirm", "force"} and not account:
+                raise OverridesError(f"{path} line {n}: {action} needs an account_id")
+            rows.append(
+                {c: (row.get(c) or "").strip() or None for c in OVERRIDE_COLUMNS}
+                | {"action": action, "account_id": account}
+            )
+    return rows
+
+
+def _load_overrides(con, rows: list[dict]) -> None:
+    cols = ", ".join(f"{c} VARCHAR" for c in OVERRIDE_COLUMNS)
+    run(con, f"CREATE OR REPLACE TEMP TABLE cw_overrides ({cols})")
+    if rows:
+        con.executemany(
+            f"INSERT INTO cw_overrides VALUES ({', '.join('?' for _ in OVERRIDE_COLUMNS)})",
+            [[r[c] for c in OVERRIDE_COLUMNS] for r in rows],
+        )
+    # the last line about a record wins
+    run(con,
+        "CREATE OR REPLACE TEMP TABLE cw_override AS SELECT * FROM (SELECT *, "
+        "row_number() OVER (PARTITION BY source, source_code ORDER BY rn DESC) AS k FROM "
+        "(SELECT *, row_number() OVER () AS rn FROM cw_overrides)) WHERE k = 1")  # fmt: skip
+
+
+def _table_exists(con, schema: str, table: str) -> bool:
+    """Table or view; schema may name an attached database too ('work.staging')."""
+    catalog, _, bare = schema.rpartition(".")
+    where = "schema_name = ? AND {name} = ?" + (" AND database_name = ?" if catalog else "")
+    params = [bare, table] + ([catalog] if catalog else [])
+    sql = (f"SELECT 1 FROM duckdb_tables() WHERE {where.format(name='table_name')} UNION ALL "
+           f"SELECT 1 FROM duckdb_views() WHERE {where.format(name='view_name')}")  # fmt: skip
+    return bool(run(con, sql, params + params))
+
+
+def build_crosswalk_in(
+    con: duckdb.DuckDBPyConnection,
+    staging_schema: str,
+    overrides: list[dict],
+    settings: MatchSettings | None = None,
+    sources: tuple[str, ...] = ("distributor", "online", "external"),
+    run_at: str | None = None,
+) -> CrosswalkSummary:
+    """Build the crosswalk tables in schema `linking` of `con` from `staging_schema`."""
+    settings = settings or MatchSettings()
+    present = [
+        s for s, (_, view) in SOURCES.items()
+        if s in sources and _table_exists(con, staging_schema, view)
+    ]  # fmt: skip
+    run(con, "CREATE OR REPLACE TEMP TABLE cw_crm AS " + CRM_ACCOUNTS.format(schema=staging_schema))
+    union = " UNION ALL ".join(f"({SOURCES[s][0].format(schema=staging_schema)})" for s in present)
+    run(con,
+        "CREATE OR REPLACE TEMP TABLE cw_records AS SELECT source || '|' || source_code "
+        f"AS record_id, * FROM ({union})")  # fmt: skip
+    match(con, "cw_crm", "cw_records", settings)
+    _load_overrides(con, overrides)
+    run(con, f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    has_previous = _table_exists(con, SCHEMA, "account_crosswalk")
+    previous = (
+        f"SELECT * FROM {SCHEMA}.account_crosswalk"
+        if has_previous
+        else "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS source_code, "
+        "NULL::VARCHAR AS account_id, NULL::VARCHAR AS match_method, NULL::VARCHAR AS match_rule, "
+        "NULL::DOUBLE AS match_probability, NULL::VARCHAR AS evidence, "
+        "NULL::VARCHAR AS fingerprint, NULL::TIMESTAMP AS first_linked_at WHERE false"
+    )
+    run_at_sql = f"TIMESTAMP '{run_at}'" if run_at else "current_timestamp::TIMESTAMP"
+    run(
+        con,
+        f"""
+        CREATE OR REPLACE TEMP TABLE cw_new AS
+        WITH rec AS (
+            SELECT r.*, m.record_id AS rid,
+                md5(concat_ws('|', n.name_norm, n.address_norm, n.postcode, n.city_norm,
+                    n.phone, n.siret, n.website)) AS fingerprint
+            FROM cw_records r
+            JOIN m_right n ON n.record_id = r.record_id
+            JOIN match_result m ON m.record_id = r.record_id
+        ),
+        decided AS (
+            SELECT
+                rec.source, rec.source_code, rec.fingerprint,
+                m.left_id AS engine_account_id, m.method AS engine_rule,
+                m.match_probability AS engine_probability, m.evidence AS engine_evidence,
+                m.candidate_id, m.candidate_probability, m.runner_up_id,
+                m.runner_up_probability, m.keys_disagree, m.reference_duplicate,
+                o.action AS override_action, o.account_id AS override_account_id,
+                o.reason AS override_reason,
+                p.account_id AS prev_account_id, p.match_method AS prev_method,
+                p.match_rule AS prev_rule, p.match_probability AS prev_probability,
+                p.evidence AS prev_evidence, p.first_linked_at AS prev_first_linked_at,
+                -- the previous link stands: same evidence, account still in the CRM,
+                -- not made by an override that has since been removed
+                p.account_id IS NOT NULL AND p.fingerprint = rec.fingerprint
+                    AND p.match_method IN ('key', 'probabilistic')
+                    AND EXISTS (SELECT 1 FROM cw_crm c WHERE c.record_id = p.account_id)
+                    AS keep_previous
+            FROM rec
+            JOIN match_result m ON m.record_id = rec.record_id
+            LEFT JOIN cw_override o ON o.source = rec.source AND o.source_code = rec.source_code
+            LEFT JOIN ({previous}) p ON p.source = rec.source AND p.source_code = rec.source_code
+        ),
+        chosen AS (
+            SELECT *,
+                CASE
+                    WHEN override_action IN ('force', 'confirm') THEN override_account_id
+                    WHEN override_action = 'reject' AND override_account_id IS NULL THEN NULL
+                    WHEN keep_previous AND prev_account_id IS DISTINCT FROM override_account_id
+                        THEN prev_account_id
+                    WHEN engine_account_id IS DISTINCT FROM override_account_id
+                        THEN engine_account_id
+                END AS account_id,
+                CASE
+                    WHEN override_action IN ('force', 'confirm') THEN 'manual'
+                    WHEN override_action = 'reject' AND override_account_id IS NULL THEN 'manual'
+                    WHEN keep_previous AND prev_account_id IS DISTINCT FROM override_account_id
+                        THEN 'previous'
+                    WHEN engine_account_id IS DISTINCT FROM override_account_id
+                        AND engine_account_id IS NOT NULL THEN 'engine'
+                END AS decided_by
+            FROM decided
+        )
+        SELECT
+            source, source_code, account_id,
+            CASE
+                WHEN decided_by = 'manual' THEN 'manual'
+                WHEN decided_by = 'previous' THEN prev_method
+                WHEN decided_by = 'engine' AND engine_rule LIKE 'key_%' THEN 'key'
+                WHEN decided_by = 'engine' THEN 'probabilistic'
+                ELSE 'none'
+            END AS match_method,
+            CASE
+                WHEN decided_by = 'manual' THEN 'override_' || override_action
+                WHEN decided_by = 'previous' THEN prev_rule
+                WHEN decided_by = 'engine' THEN engine_rule
+                WHEN override_action = 'reject' THEN 'override_reject'
+            END AS match_rule,
+            CASE
+                WHEN decided_by = 'manual' AND account_id IS NOT NULL THEN 1.0
+                WHEN decided_by = 'previous' THEN prev_probability
+                WHEN decided_by = 'engine' THEN engine_probability
+            END AS match_probability,
+            CASE
+                WHEN decided_by = 'manual' THEN coalesce('override: ' || override_reason, 'override')
+                WHEN decided_by = 'previous' THEN prev_evidence
+                WHEN decided_by = 'engine' THEN nullif(engine_evidence, '')
+            END AS evidence,
+            decided_by = 'previous' AS is_carried_over,
+            fingerprint,
+            CASE WHEN account_id IS NOT NULL THEN
+                CASE WHEN account_id = prev_account_id
+                    THEN coalesce(prev_first_linked_at, {run_at_sql}) ELSE {run_at_sql} END
+            END AS first_linked_at,
+            {run_at_sql} AS updated_at,
+            candidate_id AS best_candidate_id,
+            candidate_probability AS best_candidate_probability,
+            runner_up_id, runner_up_probability, keys_disagree, reference_duplicate,
+            override_action
+        FROM chosen
+    """,
+    )
+    grey_lo, grey_hi = settings.review_threshold, settings.link_threshold
+    run(
+        con,
+        f"""
+        CREATE OR REPLACE TABLE {SCHEMA}.account_crosswalk AS
+        SELECT source, source_code, account_id, match_method, match_rule, match_probability,
+            evidence, is_carried_over, fingerprint, first_linked_at, updated_at
+        FROM cw_new ORDER BY source, source_code;
+
+        CREATE OR REPLACE TABLE {SCHEMA}.link_review_queue AS
+        SELECT n.source, n.source_code, r.name, r.address, r.postcode, r.city, r.phone, r.siret,
+            n.account_id AS current_account_id, n.match_method,
+            n.best_candidate_id AS candidate_account_id,
+            n.best_candidate_probability AS candidate_probability,
+            c.name AS candidate_name, c.address AS candidate_address,
+            c.postcode AS candidate_postcode, c.city AS candidate_city,
+            n.runner_up_id AS runner_up_account_id, n.runner_up_probability,
+            CASE
+                WHEN n.keys_disagree THEN 'keys point to different accounts'
+                WHEN n.account_id IS NULL AND n.best_candidate_probability >= {grey_hi}
+                    THEN 'two candidates too close to call'
+                ELSE 'probability in the grey band'
+            END AS reason,
+            r.line_count, r.amount
+        FROM cw_new n
+        JOIN cw_records r ON r.source = n.source AND r.source_code = n.source_code
+        LEFT JOIN cw_crm c ON c.record_id = n.best_candidate_id
+        -- a record a person already decided on is not queued again
+        WHERE n.override_action IS NULL AND (
+            n.keys_disagree
+            OR (n.account_id IS NULL AND n.best_candidate_probability >= {grey_lo})
+            OR (n.match_method = 'probabilistic' AND n.match_probability < {grey_hi}))
+        ORDER BY r.amount DESC NULLS LAST, n.source, n.source_code;
+
+        CREATE OR REPLACE TABLE {SCHEMA}.unmatched_records AS
+        SELECT n.source, n.source_code, r.name, r.address, r.postcode, r.city, r.phone, r.siret,
+            r.website, r.line_count, r.amount, r.last_sale_date,
+            n.best_candidate_id AS candidate_account_id,
+            n.best_candidate_probability AS candidate_probability,
+            n.match_rule = 'override_reject' AS is_rejected
+        FROM cw_new n
+        JOIN cw_records r ON r.source = n.source AND r.source_code = n.source_code
+        WHERE n.account_id IS NULL
+        ORDER BY n.source, n.source_code;
+
+        CREATE OR REPLACE TABLE {SCHEMA}.prospects AS
+        SELECT u.source, u.source_code, u.name, u.address, u.postcode, u.city, u.phone,
+            u.siret, u.line_count, u.amount AS sell_out_amount, u.last_sale_date,
+            m.name_norm AS name_normalized
+        FROM {SCHEMA}.unmatched_records u
+        JOIN m_right m ON m.record_id = u.source || '|' || u.source_code
+        WHERE u.source LIKE 'distributor:%'
+            AND m.name_norm IS NOT NULL AND length(m.name_norm) >= 3
+            AND m.name_norm NOT IN ({", ".join(f"'{p}'" for p in PLACEHOLDER_NAMES)})
+            AND m.postcode IS NOT NULL
+            AND coalesce(u.line_count, 0) >= {PROSPECT_MIN_LINES}
+            AND coalesce(u.amount, 0) > 0
+            AND coalesce(u.candidate_probability, 0) < {grey_lo}
+        ORDER BY u.amount DESC NULLS LAST;
+
+        CREATE OR REPLACE TABLE {SCHEMA}.crm_duplicate_candidates AS
+        SELECT DISTINCT least(best_candidate_id, runner_up_id) AS account_id,
+            greatest(best_candidate_id, runner_up_id) AS duplicate_account_id,
+            'both match ' || source || ' ' || source_code AS evidence
+        FROM cw_new WHERE reference_duplicate
+        QUALIFY row_number() OVER (PARTITION BY least(best_candidate_id, runner_up_id),
+            greatest(best_candidate_id, runner_up_id) ORDER BY source, source_code) = 1;
+    """,
+    )
+    summary = CrosswalkSummary()
+    summary.records = run(con, "SELECT count(*) FROM cw_new")[0][0]
+    summary.by_method = dict(run(con, "SELECT match_method, count(*) FROM cw_new GROUP BY 1"))
+    summary.linked = run(con, "SELECT count(account_id) FROM cw_new")[0][0]
+    summary.carried_over = run(con, "SELECT count(*) FROM cw_new WHERE is_carried_over")[0][0]
+    summary.overridden = run(con, "SELECT count(override_action) FROM cw_new")[0][0]
+    summary.review = run(con, f"SELECT count(*) FROM {SCHEMA}.link_review_queue")[0][0]
+    summary.unmatched = run(con, f"SELECT count(*) FROM {SCHEMA}.unmatched_records")[0][0]
+    summary.prospects = run(con, f"SELECT count(*) FROM {SCHEMA}.prospects")[0][0]
+    return summary
+
+
+def build_crosswalk(
+    working_db: Path,
+    overrides_path: Path | None,
+    settings: MatchSettings | None = None,
+    duckdb_config: dict | None = None,
+) -> CrosswalkSummary:
+    """Open the working database (one writer: the connection is closed on return), build
+    the crosswalk from its staging views, write schema `linking`."""
+    overrides = read_overrides(overrides_path)
+    con = duckdb.connect(str(working_db), config=duckdb_config or {})
+    try:
+        return build_crosswalk_in(con, "staging", overrides, settings)
+    finally:
+        con.close()

@@ -1,0 +1,371 @@
+"""The matcher: deterministic keys first, then Splink (Fellegi-Sunter) on DuckDB.
+
+`match(con, left, right)` links every record of `right` (distributor customers, listings,
+any table) to at most one record of `left` (the reference: CRM accounts). Both tables hold
+the standard record columns: record_id, name, address, postcode, city, phone, siret,
+website, latitude, longitude (missing columns may be null). Everything runs as SQL in the
+given DuckDB connection; the result is a table `match_result` with one row per right
+record: left_id (or null), method (key_siret / key_phone / key_website / probabilistic /
+null), match_probability, runner-up probability, and the evidence (fields that agreed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import duckdb
+
+from orchestration.linking.normalize import install_macros, normalized_sql
+
+RECORD_COLUMNS = [
+    "record_id", "name", "address", "postcode", "city", "phone", "siret", "website",
+    "latitude", "longitude", "tie_break",
+]  # fmt: skip
+# tie_break (left side, optional): when two left records are the same outlet (duplicates
+# in the reference, both near-certain matches), the smaller tie_break wins. For the CRM:
+# active first, then the oldest record (a duplicate is created after its original).
+KEY_ORDER = ["siret", "phone", "website"]
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    link_threshold: float = 0.90  # a probabilistic link is made at or above this
+    review_threshold: float = 0.50  # grey band [review, link): the review queue
+    min_margin: float = 2.0  # match weight the best candidate must beat the runner-up by
+    max_u_pairs: float = 2e6  # random pairs for u estimation
+    seed: int = 42
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list:
+    """Execute and drain: DuckDB 2.0 refuses new work on a connection with an unfinished
+    result (Splink shares the connection)."""
+    return con.execute(sql, params).fetchall() if params else con.execute(sql).fetchall()
+
+
+def standard_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SELECT of the standard record columns from a table that has some of them."""
+    present = {r[0] for r in run(con, f"DESCRIBE {table}")}
+    cols = []
+    for c in RECORD_COLUMNS:
+        if c in present:
+            cast = "DOUBLE" if c in {"latitude", "longitude"} else "VARCHAR"
+            cols.append(f"CAST({c} AS {cast}) AS {c}")
+        else:
+            cols.append(
+                f"CAST(NULL AS {'DOUBLE' if c in {'latitude', 'longitude'} else 'VARCHAR'}) AS {c}"
+            )
+    return f"SELECT {', '.join(cols)} FROM {table}"
+
+
+def _prepare(con, left: str, right: str) -> None:
+    install_macros(con)
+    run(con, f"CREATE OR REPLACE TEMP TABLE _m_left_std AS {standard_columns(con, left)}")
+    run(con, f"CREATE OR REPLACE TEMP TABLE _m_right_std AS {standard_columns(con, right)}")
+    run(con,
+        "CREATE OR REPLACE TEMP TABLE m_left AS SELECT n.*, s.tie_break FROM "
+        f"({normalized_sql('_m_left_std')}) n JOIN _m_left_std s USING (record_id)")  # fmt: skip
+    run(con, f"CREATE OR REPLACE TEMP TABLE m_right AS {normalized_sql('_m_right_std')}")
+
+
+def _deterministic(con) -> None:
+    """Keys that identify one left record (siret, phone, website within a department).
+    A key shared by several left records is ambiguous and not used."""
+    parts = []
+    for key in KEY_ORDER:
+        scope = "|| '|' || coalesce(department, '')" if key == "website" else ""
+        parts.append(
+            f"SELECT '{key}' AS key_type, {key} {scope} AS key_value, record_id "
+            f"FROM m_left WHERE {key} IS NOT NULL"
+        )
+    run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE m_left_keys AS SELECT key_type, key_value, "
+        "min(record_id) AS left_id FROM (" + " UNION ALL ".join(parts) + ") "
+        "GROUP BY ALL HAVING count(DISTINCT record_id) = 1",
+    )
+    hits = []
+    for rank, key in enumerate(KEY_ORDER):
+        scope = "|| '|' || coalesce(r.department, '')" if key == "website" else ""
+        hits.append(
+            f"SELECT r.record_id, k.left_id, '{key}' AS key_type, {rank} AS rank "
+            f"FROM m_right r JOIN m_left_keys k ON k.key_type = '{key}' "
+            f"AND k.key_value = r.{key} {scope}"
+        )
+    # first key in KEY_ORDER wins; keys that disagree are flagged
+    run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE m_key_links AS SELECT record_id, "
+        "arg_min(left_id, rank) AS left_id, arg_min(key_type, rank) AS key_type, "
+        "count(DISTINCT left_id) > 1 AS keys_disagree, "
+        "string_agg(DISTINCT key_type, ',' ORDER BY key_type) AS keys_agreeing "
+        "FROM (" + " UNION ALL ".join(hits) + ") GROUP BY record_id",
+    )
+
+
+# Prior m probabilities (share of true matches at each level), from what distributor
+# masters do to names and addresses; re-estimated from key-confirmed pairs when there are
+# enough of them (MIN_LABELS). Prior u probabilities (share of random pairs at each level)
+# as measured on the sample company; re-estimated by random sampling on every run (the
+# priors only matter for levels a small input never reaches).
+MIN_LABELS = 200
+
+
+def _comparisons() -> list[dict]:
+    def level(sql, label, m=None, u=None, null=False, tf=None):
+        d = {"sql_condition": sql, "label_for_charts": label}
+        if u is not None:
+            d["u_probability"] = u
+        if null:
+            d["is_null_level"] = True
+        if m is not None:
+            d["m_probability"] = m
+        if tf:
+            d["tf_adjustment_column"] = tf
+            d["tf_adjustment_weight"] = 1.0
+        return d
+
+    jw = "jaro_winkler_similarity"
+    return [
+        {
+            "output_column_name": "name",
+            "comparison_levels": [
+                level("name_norm_l IS NULL OR name_norm_r IS NULL", "null", null=True),
+                level("name_norm_l = name_norm_r", "exact name", 0.45, 0.0015, tf="name_norm"),
+                level(
+                    "name_core_l = name_core_r OR name_sorted_l = name_sorted_r",
+                    "same core or same words",
+                    0.2,
+                    0.0017,
+                ),  # fmt: skip
+                level(f"{jw}(name_core_l, name_core_r) >= 0.92", "core jw >= 0.92", 0.12, 0.001),
+                level(
+                    f"{jw}(name_norm_l, name_norm_r) >= 0.85 OR "
+                    f"{jw}(name_core_l, name_core_r) >= 0.8",
+                    "jw >= 0.8",
+                    0.1,
+                    0.013,
+                ),  # fmt: skip
+                level(
+                    "list_has_any(string_split(name_core_l, ' '), string_split(name_core_r, ' '))",
+                    "a core word in common",
+                    0.06,
+                    0.0045,
+                ),  # fmt: skip
+                level("ELSE", "different", 0.07, 0.978),
+            ],
+        },
+        {
+            "output_column_name": "address",
+            "comparison_levels": [
+                level("street_l IS NULL OR street_r IS NULL", "null", null=True),
+                level("address_norm_l = address_norm_r", "exact address", 0.45, 0.00015),
+                level(
+                    f"coalesce(street_number_l = street_number_r, true) AND "
+                    f"{jw}(street_l, street_r) >= 0.9",
+                    "same number, street jw >= 0.9",
+                    0.3,
+                    0.0005,
+                ),  # fmt: skip
+                level("street_number_l <> street_number_r", "different house number", 0.04, 0.81),
+                level(f"{jw}(street_l, street_r) >= 0.8", "street jw >= 0.8", 0.1, 0.007),
+                level("ELSE", "different", 0.11, 0.18235),
+            ],
+        },
+        {
+            "output_column_name": "postcode",
+            "comparison_levels": [
+                level("postcode_l IS NULL OR postcode_r IS NULL", "null", null=True),
+                level("postcode_l = postcode_r", "exact", 0.95, 0.0011),
+                level("department_l = department_r", "same department", 0.03, 0.019),
+                level("ELSE", "different", 0.02, 0.9799),
+            ],
+        },
+        {
+            "output_column_name": "city",
+            "comparison_levels": [
+                level("city_norm_l IS NULL OR city_norm_r IS NULL", "null", null=True),
+                level("city_norm_l = city_norm_r", "exact", 0.85, 0.0025),
+                level(f"{jw}(city_norm_l, city_norm_r) >= 0.88", "jw >= 0.88", 0.1, 0.0009),
+                level("ELSE", "different", 0.05, 0.9966),
+            ],
+        },
+        {
+            "output_column_name": "phone",
+            "comparison_levels": [
+                level("phone_l IS NULL OR phone_r IS NULL", "null", null=True),
+                level("phone_l = phone_r", "exact", 0.9, 0.00005),
+                level("ELSE", "different", 0.1, 0.99995),
+            ],
+        },
+    ]
+
+
+# Evidence: the comparison levels (gamma values count up from 0 = the ELSE level) at which
+# a field is said to agree.
+AGREEMENT = {
+    "name": "gamma_name >= 3",
+    "address": "gamma_address >= 3",
+    "postcode": "gamma_postcode = 2",
+    "city": "gamma_city >= 1",
+    "phone": "gamma_phone = 1",
+}
+
+
+def _probabilistic(con, settings: MatchSettings) -> None:
+    """Splink link_only between the right records without a key link and every left one."""
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    # every right record is scored (key-linked ones too: their evidence), the key wins later
+    run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE m_right_open AS SELECT *, record_id AS unique_id FROM m_right",
+    )
+    run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE m_left_all AS SELECT * EXCLUDE (tie_break), record_id AS unique_id FROM m_left",
+    )
+    n_left = run(con, "SELECT count(*) FROM m_left_all")[0][0]
+    n_open = run(con, "SELECT count(*) FROM m_right_open")[0][0]
+    if n_left == 0 or n_open == 0:
+        run(
+            con,
+            "CREATE OR REPLACE TEMP TABLE m_pairs AS SELECT NULL::VARCHAR AS left_id, "
+            "NULL::VARCHAR AS right_id, NULL::DOUBLE AS match_weight, "
+            "NULL::DOUBLE AS match_probability, NULL::VARCHAR AS evidence WHERE false",
+        )
+        return
+    db_api = DuckDBAPI(con)
+    left_sdf = db_api.register("m_left_all", dataset_display_name="left")
+    right_sdf = db_api.register("m_right_open", dataset_display_name="right")
+    creator = SettingsCreator(
+        link_type="link_only",
+        comparisons=_comparisons(),
+        blocking_rules_to_generate_predictions=[
+            block_on("postcode"),
+            block_on("name_core", "department"),
+            block_on("street_number", "street", "department"),
+            block_on("phone"),
+        ],
+        # each right record matches at most one of the n_left references
+        probability_two_random_records_match=min(0.5, 0.8 / max(n_left, 1)),
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=True,
+    )
+    linker = Linker([left_sdf, right_sdf], creator, log_level=None)
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=settings.max_u_pairs, seed=settings.seed
+    )
+    # m from pairs the deterministic keys confirmed (siret, phone): labels the data gives
+    # for free. EM alone was seen to converge on "same postcode and city" as the match
+    # cluster, ignoring names.
+    n_labels = run(con, "SELECT count(*) FROM m_key_links WHERE NOT keys_disagree")[0][0]
+    if n_labels >= MIN_LABELS:
+        run(con,
+            "CREATE OR REPLACE TEMP TABLE m_labels AS SELECT 'left' AS source_dataset_l, "
+            "left_id AS unique_id_l, 'right' AS source_dataset_r, record_id AS unique_id_r "
+            "FROM m_key_links WHERE NOT keys_disagree")  # fmt: skip
+        linker.training.estimate_m_from_pairwise_labels("m_labels")
+    if os.environ.get("RTM_LINKING_DEBUG_MODEL"):
+        linker.misc.save_model_to_json(os.environ["RTM_LINKING_DEBUG_MODEL"], overwrite=True)
+    predictions = linker.inference.predict(threshold_match_probability=0.01)
+    table = predictions.physical_name
+    cols = {r[0] for r in run(con, f"DESCRIBE {table}")}
+    agreed = []
+    for name, good in AGREEMENT.items():
+        if f"gamma_{name}" in cols:
+            agreed.append(f"CASE WHEN {good} THEN '{name}' END")
+    evidence = f"concat_ws(',', {', '.join(agreed)})" if agreed else "NULL"
+    # which side is left: source_dataset_l holds the display name
+    run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE m_pairs AS
+        SELECT
+            CASE WHEN source_dataset_l = 'left' THEN unique_id_l ELSE unique_id_r END AS left_id,
+            CASE WHEN source_dataset_l = 'left' THEN unique_id_r ELSE unique_id_l END AS right_id,
+            match_weight, match_probability, nullif({evidence}, '') AS evidence
+        FROM {table}""",
+    )
+
+
+def match(
+    con: duckdb.DuckDBPyConnection,
+    left: str,
+    right: str,
+    settings: MatchSettings | None = None,
+) -> str:
+    """Link `right` records to `left` records; returns the name of the result table."""
+    settings = settings or MatchSettings()
+    _prepare(con, left, right)
+    _deterministic(con)
+    _probabilistic(con, settings)
+    link = settings.link_threshold
+    run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE match_result AS
+        WITH ranked AS (
+            SELECT right_id, left_id, match_weight, match_probability, evidence,
+                row_number() OVER (PARTITION BY right_id ORDER BY match_weight DESC, left_id) AS rk
+            FROM m_pairs
+        ),
+        best AS (
+            SELECT b.right_id, b.left_id, b.match_weight, b.match_probability, b.evidence,
+                s.left_id AS runner_up_id, s.match_weight AS runner_up_weight,
+                s.match_probability AS runner_up_probability,
+                -- best and runner-up both near-certain and the same outlet in the reference
+                -- (same postcode and address): duplicates there, not two candidates
+                s.match_probability >= {link}
+                    AND b.match_weight - s.match_weight < {settings.min_margin}
+                    AND lb.postcode = ls.postcode
+                    AND (lb.address_norm = ls.address_norm
+                        OR (lb.street_number = ls.street_number
+                            AND jaro_winkler_similarity(lb.street, ls.street) >= 0.9)
+                        OR (lb.street IS NULL AND ls.street IS NULL
+                            AND lb.name_core = ls.name_core))
+                    AS runner_up_is_duplicate,
+                lb.tie_break AS best_tie, ls.tie_break AS runner_up_tie
+            FROM ranked b
+            LEFT JOIN ranked s ON s.right_id = b.right_id AND s.rk = 2
+            JOIN m_left lb ON lb.record_id = b.left_id
+            LEFT JOIN m_left ls ON ls.record_id = s.left_id
+            WHERE b.rk = 1
+        ),
+        decided AS (
+            SELECT *,
+                match_probability >= {link} AND (
+                    coalesce(match_weight - runner_up_weight >= {settings.min_margin}, true)
+                    OR coalesce(runner_up_is_duplicate, false)) AS is_link,
+                CASE WHEN coalesce(runner_up_is_duplicate, false)
+                    AND coalesce(runner_up_tie < best_tie, false) THEN runner_up_id
+                    ELSE left_id END AS chosen_id
+            FROM best
+        )
+        SELECT
+            r.record_id,
+            CASE
+                WHEN k.left_id IS NOT NULL THEN k.left_id
+                WHEN b.is_link THEN b.chosen_id
+            END AS left_id,
+            CASE
+                WHEN k.left_id IS NOT NULL THEN 'key_' || k.key_type
+                WHEN b.is_link THEN 'probabilistic'
+            END AS method,
+            CASE WHEN k.left_id IS NOT NULL THEN 1.0 ELSE b.match_probability END
+                AS match_probability,
+            nullif(array_to_string(list_sort(list_distinct(string_split(concat_ws(',',
+                CASE WHEN k.left_id IS NOT NULL THEN k.keys_agreeing END,
+                CASE WHEN k.left_id IS NULL OR k.left_id = b.left_id THEN b.evidence END
+            ), ','))), ','), '') AS evidence,
+            coalesce(k.keys_disagree, false) AS keys_disagree,
+            b.left_id AS candidate_id,
+            b.match_probability AS candidate_probability,
+            b.runner_up_id,
+            b.runner_up_probability,
+            coalesce(b.runner_up_is_duplicate, false) AS reference_duplicate
+        FROM m_right r
+        LEFT JOIN m_key_links k ON k.record_id = r.record_id
+        LEFT JOIN decided b ON b.right_id = r.record_id""",
+    )
+    return "match_result"

@@ -1,0 +1,27 @@
+"""The crosswalk built by the nightly job on the small generated company (the shared
+end-to-end run), scored against the generator's ground truth."""
+
+from __future__ import annotations
+
+import duckdb
+
+from orchestration.linking.evaluate import score_crosswalk
+
+
+def test_nightly_run_links_distributor_codes_accurately(pipeline_run):
+    assert pipeline_run.result.success
+    with duckdb.connect(str(pipeline_run.settings.working_db), read_only=True) as con:
+        scores = {
+            s.source: s for s in score_crosswalk(con, pipeline_run.warehouse / "ground_truth")
+        }
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'linking'"
+            ).fetchall()
+        }
+    assert {"account_crosswalk", "link_review_queue", "unmatched_records", "prospects"} <= tables
+    distributor = scores["distributor"]
+    # a wrong link moves one account's sales onto another: precision first
+    assert distributor.precision >= 0.98, distributor.line()
+    assert distributor.f1 >= 0.95, distributor.line()
