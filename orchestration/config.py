@@ -181,9 +181,7 @@ def load_company_scoring(path: Path | str, config: CompanyConfig):
     try:
         scoring = load_scoring_config(base / config.scoring)
         overrides = (
-            load_overrides(base / scoring.overrides_file, scoring)
-            if scoring.overrides_file
-            else []
+            load_overrides(base / scoring.overrides_file, scoring) if scoring.overrides_file else []
         )
     except ScoringConfigError as exc:
         raise ConfigError(f"scoring: {exc}") from exc

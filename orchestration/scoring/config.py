@@ -267,8 +267,9 @@ def load_overrides(path: Path | str, config: ScoringConfig) -> list[Override]:
                     f"{sorted(allowed[override.field])}"
                 )
             if (override.account_id, override.field) in seen:
-                problems.append(f"line {line}: second override of {override.field} for "
-                                f"{override.account_id}")
+                problems.append(
+                    f"line {line}: second override of {override.field} for {override.account_id}"
+                )
             seen.add((override.account_id, override.field))
             overrides.append(override)
     if problems:
