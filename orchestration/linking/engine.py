@@ -134,7 +134,8 @@ def _comparisons() -> list[dict]:
                 level("name_norm_l IS NULL OR name_norm_r IS NULL", "null", null=True),
                 level("name_norm_l = name_norm_r", "exact name", 0.45, 0.0015, tf="name_norm"),
                 level(
-                    "name_core_l = name_core_r OR name_sorted_l = name_sorted_r",
+                    "name_core_l = name_core_r OR name_sorted_l = name_sorted_r "
+                    "OR name_local_l = name_local_r",
                     "same core or same words",
                     0.2,
                     0.0017,
@@ -244,8 +245,13 @@ def _probabilistic(con, settings: MatchSettings) -> None:
         link_type="link_only",
         comparisons=_comparisons(),
         blocking_rules_to_generate_predictions=[
-            block_on("postcode"),
+            # equi-joins only (a whole postcode against itself grows with the square of
+            # the outlets in it: 1M accounts would not fit)
+            block_on("postcode", "street_number"),
+            block_on("postcode", "substr(name_core, 1, 3)"),
+            block_on("postcode", "substr(street, 1, 12)"),
             block_on("name_core", "department"),
+            block_on("name_local", "city_norm"),
             block_on("street_number", "street", "department"),
             block_on("phone"),
         ],

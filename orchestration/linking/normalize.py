@@ -156,6 +156,12 @@ def normalized_sql(table: str) -> str:
             rtm_norm_name(name) AS name_norm,
             rtm_name_core(name) AS name_core,
             rtm_sorted_tokens(rtm_norm_name(name)) AS name_sorted,
+            -- the core without the outlet's own city and page words: online pages append
+            -- them ("Le Grand Coin Thiais", "Chez Sandrine Officiel")
+            coalesce(nullif(trim(regexp_replace(replace(' ' || rtm_name_core(name) || ' ',
+                ' ' || coalesce(rtm_norm_city(city), '#') || ' ', ' '),
+                '\b(officiel|official|page)\b', ' ', 'g')), ''), rtm_name_core(name))
+                AS name_local,
             rtm_norm_address(address) AS address_norm,
             rtm_street(address) AS street,
             rtm_street_number(address) AS street_number,
