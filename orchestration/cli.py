@@ -4,6 +4,7 @@ rtm sample         generate the sample company into the warehouse folder
 rtm run            run the nightly job once (generating the sample first if needed)
 rtm online-server  serve the sample company's online listings API on loopback
 rtm ingest SOURCE  load one source's landing files (debugging a new layout)
+rtm whatif --set weights.opportunity=0.4   priorities with other scoring settings, compared
 rtm link           rebuild the account crosswalk in the working database
 rtm match L R      link any two CSV tables of business records (same engine)
 """
@@ -263,6 +264,39 @@ def match_cmd(
                f"probabilistic {counts.probabilistic:,}")  # fmt: skip
     typer.echo(f"unmatched {counts.unmatched:,} (of which to review {counts.review:,})")
     typer.echo(f"pairs written to {out}")
+
+
+@app.command()
+def whatif(
+    set_: list[str] = typer.Option(
+        ...,
+        "--set",
+        help="key.path=value in scoring.yaml, e.g. weights.opportunity=0.4 "
+        "(the other weights are rescaled to keep the sum at 1) or classes.0.min_score=0.7.",
+    ),
+    schema: str = typer.Option("whatif", help="Schema of the working database to write to."),
+) -> None:
+    """Recompute segments and priorities with changed scoring settings into a separate
+    schema of the working database and print how many accounts change class. Published
+    tables are not touched. Needs a completed run (marts.account_priorities)."""
+    from orchestration.scoring.config import ScoringConfigError
+    from orchestration.scoring.whatif import run_whatif
+
+    settings = _settings()
+    started = time.perf_counter()
+    try:
+        result = run_whatif(settings, set_, schema)
+    except ScoringConfigError as exc:
+        typer.secho(f"configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    weights = ", ".join(f"{k} {c.weight:.3f}" for k, c in result.config.criteria.items())
+    typer.echo(f"what-if written to schema {result.schema} ({time.perf_counter() - started:.1f} s)")
+    typer.echo(f"  weights: {weights}")
+    typer.echo(f"  accounts changing class: {result.changed:,} of {result.accounts:,}")
+    typer.echo(f"  classes now (marts): {result.classes_before}")
+    typer.echo(f"  classes what-if:     {result.classes_after}")
+    for old, new, count in result.transitions:
+        typer.echo(f"    {old} -> {new}: {count:,}")
 
 
 def main() -> None:  # pragma: no cover

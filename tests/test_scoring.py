@@ -189,3 +189,29 @@ def test_scoring_marts_are_published_with_overrides_audited(pipeline_run):
             pub.execute("SELECT source_name, reliability FROM source_reliability").fetchall()
         )
         assert 0.5 <= reliability["distributor_sell_out"] <= 1
+
+
+@pytest.mark.slow
+def test_whatif_writes_its_own_schema_and_leaves_published_tables_alone(pipeline_run):
+    from orchestration.scoring.whatif import run_whatif
+
+    settings = pipeline_run.settings
+    published_before = settings.published_db.read_bytes()
+    checksum = (
+        "SELECT count(*), sum(hash(account_id, priority_class, priority_score)) "
+        "FROM marts.account_priorities"
+    )
+    with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        marts_before = con.execute(checksum).fetchone()
+    result = run_whatif(settings, ["weights.opportunity=0.6"])
+    assert result.config.criteria["opportunity"].weight == 0.6
+    assert abs(sum(c.weight for c in result.config.criteria.values()) - 1) < 1e-9
+    assert result.accounts > 0
+    assert sum(result.classes_after.values()) == result.accounts
+    assert result.changed == sum(count for _, _, count in result.transitions)
+    with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        assert con.execute(checksum).fetchone() == marts_before
+        assert con.execute("SELECT count(*) FROM whatif.account_priorities").fetchone()[0] > 0
+    assert settings.published_db.read_bytes() == published_before
+    with pytest.raises(ScoringConfigError, match="overwrite"):
+        run_whatif(settings, ["weights.opportunity=0.6"], schema="marts")

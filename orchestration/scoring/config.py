@@ -286,24 +286,46 @@ def scoring_dbt_vars(config: ScoringConfig, overrides: list[Override] | None = N
     }
 
 
+# Source of a criterion added by `rtm whatif --set weights.<criterion>=...`.
+DEFAULT_SOURCES = {
+    "volume": "distributor_sell_out",
+    "opportunity": "distributor_sell_out",
+    "growth": "distributor_sell_out",
+    "potential": "external_firmographics",
+    "regularity": "distributor_sell_out",
+    "image": "online_presence",
+    "contribution": "profitability",
+}
+
+
 def set_path(raw: dict, dotted: str, value) -> dict:
-    """Return a copy of raw with `a.b.c` set to value (for `rtm whatif --set`)."""
+    """Return a copy of raw with `a.b.c` set to value (for `rtm whatif --set`); a number
+    indexes a list (classes.0.min_score); weights.<criterion> sets criteria.<criterion>.weight
+    (adding a known criterion with its default source)."""
     import copy
 
     result = copy.deepcopy(raw)
-    node = result
     keys = dotted.split(".")
-    for key in keys[:-1]:
-        if key == "weights":
-            key = "criteria"
-        if not isinstance(node, dict) or key not in node:
-            raise ScoringConfigError(f"--set {dotted}: no key {key!r}")
-        node = node[key]
-    last = keys[-1]
     if keys[0] == "weights":
-        if last not in node:
-            raise ScoringConfigError(f"--set {dotted}: unknown criterion {last!r}")
-        node[last]["weight"] = value
-    else:
-        node[last] = value
+        if len(keys) != 2 or keys[1] not in KNOWN_CRITERIA:
+            raise ScoringConfigError(
+                f"--set {dotted}: unknown criterion; known: {list(KNOWN_CRITERIA)}"
+            )
+        criteria = result.setdefault("criteria", {})
+        criteria.setdefault(keys[1], {"weight": 0, "source": DEFAULT_SOURCES[keys[1]]})
+        criteria[keys[1]]["weight"] = value
+        return result
+    node = result
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
+        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            index = int(key)
+        elif isinstance(node, dict) and (key in node or last):
+            index = key
+        else:
+            raise ScoringConfigError(f"--set {dotted}: no key {key!r}")
+        if last:
+            node[index] = value
+        else:
+            node = node[index]
     return result

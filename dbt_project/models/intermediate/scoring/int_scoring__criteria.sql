@@ -1,3 +1,5 @@
+{#- Schema from var scoring_intermediate_schema: `rtm whatif` builds into another one. -#}
+{{ config(schema=var('scoring_intermediate_schema', 'intermediate')) }}
 -- Grain: one row per active CRM account (account_id): the raw value of every known priority
 -- criterion and its normalized value (0..1). Normalization = percent_rank within the company
 -- among accounts with a value (image: within the channel); null when the account has no

@@ -1,3 +1,5 @@
+{#- Schema from var scoring_schema (default marts): `rtm whatif` builds into another one. -#}
+{{ config(schema=var('scoring_schema', 'marts')) }}
 -- Grain: one row per source (raw source name, e.g. distributor_sell_out, online_presence) that
 -- delivered files, plus each source pinned in the scoring config (reliability.fixed).
 --   completeness = rows loaded / rows read over the current files (loaded, not superseded):

@@ -1,3 +1,5 @@
+{#- Schema from var scoring_schema (default marts): `rtm whatif` builds into another one. -#}
+{{ config(schema=var('scoring_schema', 'marts')) }}
 -- Grain: one row per percentile of accounts (1..100) for as_of_month: accounts sorted by
 -- revenue_r12 (desc, then account_id); the top accounts_pct % of accounts make
 -- cumulative_revenue_share of the company's revenue (the Pareto curve behind the tiers).

@@ -1,3 +1,5 @@
+{#- Schema from var scoring_schema (default marts): `rtm whatif` builds into another one. -#}
+{{ config(schema=var('scoring_schema', 'marts')) }}
 -- Grain: one row per active CRM account (account_id), for as_of_month.
 --   <criterion>_points = weight x reliability of the criterion's source x normalized value
 --                        (int_scoring__criteria; 0 when the account has no value); null when

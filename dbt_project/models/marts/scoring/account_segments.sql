@@ -1,3 +1,5 @@
+{#- Schema from var scoring_schema (default marts): `rtm whatif` builds into another one. -#}
+{{ config(schema=var('scoring_schema', 'marts')) }}
 -- Grain: one row per active CRM account (account_id), for as_of_month. Segments from the
 -- scoring config (var scoring, examples/sample_company/scoring.yaml), then manual overrides
 -- (var scoring_overrides), which win:

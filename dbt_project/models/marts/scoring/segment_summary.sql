@@ -1,3 +1,5 @@
+{#- Schema from var scoring_schema (default marts): `rtm whatif` builds into another one. -#}
+{{ config(schema=var('scoring_schema', 'marts')) }}
 -- Grain: one row per segment (channel x tier) for as_of_month: how many accounts, how much
 -- volume, potential and opportunity, and how the priority classes and plans spread.
 with
