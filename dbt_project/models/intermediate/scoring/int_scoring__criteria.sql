@@ -31,7 +31,7 @@ listings as (
 
     select
         account_id,
-        max(coalesce(rating, 0) * ln(1 + coalesce(review_count, 0))) as image_raw
+        round(max(coalesce(rating, 0) * ln(1 + coalesce(review_count, 0))), 4) as image_raw
     from {{ ref('int_accounts__online_links') }}
     where is_linked and account_id is not null
     group by account_id
