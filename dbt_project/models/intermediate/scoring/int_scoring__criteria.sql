@@ -84,18 +84,18 @@ normalized as (
     select
         *,
         {%- for criterion in ['volume', 'opportunity', 'growth', 'potential', 'regularity', 'contribution'] %}
-        case
-            when {{ criterion }}_value is not null
-                then percent_rank() over (
-                    partition by {{ criterion }}_value is null order by {{ criterion }}_value
-                )
-        end as {{ criterion }}_normalized,
+            case
+                when {{ criterion }}_value is not null
+                    then percent_rank() over (
+                            partition by {{ criterion }}_value is null order by {{ criterion }}_value
+                        )
+            end as {{ criterion }}_normalized,
         {%- endfor %}
         case
             when image_value is not null
                 then percent_rank() over (
-                    partition by channel, image_value is null order by image_value
-                )
+                        partition by channel, image_value is null order by image_value
+                    )
         end as image_normalized
     from valued
 

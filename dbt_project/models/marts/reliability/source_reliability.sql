@@ -135,7 +135,7 @@ measured as (
             when distributor_figures.source_name is not null
                 then 'measured: completeness, timeliness, consistency with sell-in'
             else 'measured: completeness (timeliness and consistency not measured)'
-        end as method
+        end as method  -- noqa: RF04
     from volumes
     left join distributor_figures on volumes.source_name = distributor_figures.source_name
 
@@ -193,7 +193,7 @@ final as (
         cast(round(timeliness, 4) as {{ type_double() }}) as timeliness,
         cast(round(consistency, 4) as {{ type_double() }}) as consistency,
         cast(round(computed_reliability, 4) as {{ type_double() }}) as reliability,
-        cast(method as {{ dbt.type_string() }}) as method
+        cast(method as {{ dbt.type_string() }}) as method  -- noqa: RF04
     from all_sources
 
 )

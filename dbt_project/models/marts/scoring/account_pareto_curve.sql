@@ -17,11 +17,11 @@ ranked as (
         as_of_month,
         revenue_r12,
         tier,
-        row_number() over (order by revenue_r12 desc, account_id) as position,
+        row_number() over (order by revenue_r12 desc, account_id asc) as account_position,
         count(*) over () as accounts_total,
         sum(greatest(revenue_r12, 0)) over () as revenue_total,
         sum(greatest(revenue_r12, 0)) over (
-            order by revenue_r12 desc, account_id rows between unbounded preceding and current row
+            order by revenue_r12 desc, account_id asc rows between unbounded preceding and current row
         ) as revenue_running
     from segments
 
@@ -31,7 +31,7 @@ bucketed as (
 
     select
         *,
-        cast(ceiling(100.0 * position / accounts_total) as {{ dbt.type_bigint() }}) as accounts_pct
+        cast(ceiling(100.0 * account_position / accounts_total) as {{ dbt.type_bigint() }}) as accounts_pct
     from ranked
 
 ),
@@ -41,7 +41,7 @@ curve as (
     select
         accounts_pct,
         max(as_of_month) as as_of_month,
-        max(position) as accounts_count,
+        max(account_position) as accounts_count,
         max(revenue_running) as revenue_running,
         max(revenue_total) as revenue_total,
         max(case when tier = '{{ var("scoring").tiers[0].name }}' then 1 else 0 end)
@@ -58,8 +58,10 @@ final as (
         cast(as_of_month as {{ dbt.type_string() }}) as as_of_month,
         cast(accounts_count as {{ dbt.type_bigint() }}) as accounts_count,
         cast(round(revenue_running, 2) as {{ type_double() }}) as cumulative_revenue_r12,
-        cast(round(case when revenue_total > 0 then revenue_running / revenue_total end, 6)
-            as {{ type_double() }}) as cumulative_revenue_share,
+        cast(
+            round(case when revenue_total > 0 then revenue_running / revenue_total end, 6)
+            as {{ type_double() }}
+        ) as cumulative_revenue_share,
         cast(has_top_tier = 1 as {{ dbt.type_boolean() }}) as includes_top_tier
     from curve
 

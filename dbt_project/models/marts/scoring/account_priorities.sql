@@ -150,7 +150,7 @@ ranked_reasons as (
     select
         account_id,
         sentence,
-        row_number() over (partition by account_id order by points desc, criterion) as reason_rank
+        row_number() over (partition by account_id order by points desc, criterion asc) as reason_rank
     from reasons
 
 ),
@@ -221,13 +221,13 @@ final as (
             when priority_class = '{{ c.name }}' then '{{ c.guideline | replace("'", "''") }}'
             {%- endfor %}
         end as {{ dbt.type_string() }}) as call_guideline,
-        cast(row_number() over (order by priority_score desc, account_id) as {{ dbt.type_bigint() }})
+        cast(row_number() over (order by priority_score desc, account_id asc) as {{ dbt.type_bigint() }})
             as rank_overall,
         cast(row_number() over (
-            partition by territory_id order by priority_score desc, account_id
+            partition by territory_id order by priority_score desc, account_id asc
         ) as {{ dbt.type_bigint() }}) as rank_in_territory,
         cast(row_number() over (
-            partition by segment order by priority_score desc, account_id
+            partition by segment order by priority_score desc, account_id asc
         ) as {{ dbt.type_bigint() }}) as rank_in_segment,
         cast(reason_1 as {{ dbt.type_string() }}) as reason_1,
         cast(reason_2 as {{ dbt.type_string() }}) as reason_2,

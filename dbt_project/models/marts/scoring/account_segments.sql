@@ -36,7 +36,7 @@ cumulated as (
         *,
         sum(greatest(revenue_r12, 0)) over () as total_revenue,
         coalesce(sum(greatest(revenue_r12, 0)) over (
-            order by revenue_r12 desc, account_id
+            order by revenue_r12 desc, account_id asc
             rows between unbounded preceding and 1 preceding
         ), 0) as revenue_before
     from criteria
@@ -93,7 +93,7 @@ overridden as (
         {{ scoring_override('tier', 'computed_tier') }} as tier,
         {{ scoring_override('partner_ranking', 'computed_partner_ranking') }} as partner_ranking,
         {{ scoring_override('supplier_status', 'computed_supplier_status') }} as supplier_status,
-        {{ scoring_override('mode', 'computed_mode') }} as mode
+        {{ scoring_override('mode', 'computed_mode') }} as mode  -- noqa: RF04
     from computed
 
 ),
@@ -148,7 +148,7 @@ final as (
         cast(tier as {{ dbt.type_string() }}) as tier,
         cast(partner_ranking as {{ dbt.type_string() }}) as partner_ranking,
         cast(supplier_status as {{ dbt.type_string() }}) as supplier_status,
-        cast(mode as {{ dbt.type_string() }}) as mode,
+        cast(mode as {{ dbt.type_string() }}) as mode,  -- noqa: RF04
         cast(plan as {{ dbt.type_string() }}) as plan,
         cast({{ dbt.concat(["channel", "' / '", "tier"]) }} as {{ dbt.type_string() }}) as segment,
         cast(case

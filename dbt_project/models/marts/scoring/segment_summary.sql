@@ -82,8 +82,10 @@ final as (
         end, 6) as {{ type_double() }}) as share_of_revenue,
         cast(round(potential_eur, 2) as {{ type_double() }}) as potential_eur,
         cast(round(opportunity_eur, 2) as {{ type_double() }}) as opportunity_eur,
-        cast(round(case when potential_eur > 0 then revenue_r12 / potential_eur end, 6)
-            as {{ type_double() }}) as share_of_wallet,
+        cast(
+            round(case when potential_eur > 0 then revenue_r12 / potential_eur end, 6)
+            as {{ type_double() }}
+        ) as share_of_wallet,
         cast(class_a_count as {{ dbt.type_bigint() }}) as class_a_count,
         cast(class_b_count as {{ dbt.type_bigint() }}) as class_b_count,
         cast(class_c_count as {{ dbt.type_bigint() }}) as class_c_count,
