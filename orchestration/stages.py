@@ -49,22 +49,41 @@ def dbt_vars(settings: Settings) -> dict:
     return result
 
 
+def link_accounts(settings: Settings):
+    """Build the account crosswalk (schema linking) from the staging views."""
+    from orchestration.linking.crosswalk import build_crosswalk, default_overrides_path
+
+    return build_crosswalk(
+        settings.working_db,
+        default_overrides_path(settings.company_config_path),
+        duckdb_config=settings.duckdb_config(),
+    )
+
+
 def dbt_build(settings: Settings) -> None:
+    """dbt in two parts around account linking, as the Dagster job runs them: linking reads
+    the staging views, the intermediate models read its crosswalk."""
     from orchestration.defs.transform.dbt_assets import dbt_executable
 
-    subprocess.run(
-        [
-            dbt_executable(),
-            "build",
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--vars",
-            json.dumps(dbt_vars(settings)),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **dbt_environment(settings)},
-        check=True,
-    )
+    def build(*selection: str) -> None:
+        subprocess.run(
+            [
+                dbt_executable(),
+                "build",
+                *selection,
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+                "--vars",
+                json.dumps(dbt_vars(settings)),
+            ],
+            cwd=DBT_PROJECT_DIR,
+            env={**os.environ, **dbt_environment(settings)},
+            check=True,
+        )
+
+    build("--select", "staging")
+    link_accounts(settings)
+    build("--exclude", "staging")
 
 
 def validate_mart(settings: Settings, run_id: str, mart) -> list[CheckOutcome]:

@@ -304,3 +304,12 @@ def test_stable_link_survives_a_rerun_until_the_evidence_changes(staging_db):
     assert str(row[2]) == "2026-11-03 02:00:00"
     # every other link stayed put across the three nights
     assert {c: v[0] for c, v in _links(staging_db).items() if v[0]} == ENGINE_LINKS
+
+
+def test_override_naming_an_unknown_account_fails(staging_db):
+    overrides = [
+        {"source": "distributor:D01", "source_code": "C1", "account_id": "ACC404",
+         "action": "force", "reason": None, "decided_by": None, "decided_on": None}
+    ]  # fmt: skip
+    with pytest.raises(OverridesError, match="ACC404"):
+        build_crosswalk_in(staging_db, "staging", overrides)

@@ -25,3 +25,22 @@ def test_nightly_run_links_distributor_codes_accurately(pipeline_run):
     # a wrong link moves one account's sales onto another: precision first
     assert distributor.precision >= 0.98, distributor.line()
     assert distributor.f1 >= 0.95, distributor.line()
+
+
+def test_dbt_distributor_links_follow_the_crosswalk(pipeline_run):
+    with duckdb.connect(str(pipeline_run.settings.working_db), read_only=True) as con:
+        disagree, total = con.execute(
+            """SELECT count(*) FILTER (WHERE c.account_id IS DISTINCT FROM l.account_id), count(*)
+            FROM intermediate.int_accounts__distributor_links l
+            JOIN linking.account_crosswalk c
+                ON c.source = 'distributor:' || l.distributor_id
+                AND c.source_code = l.distributor_account_code"""
+        ).fetchone()
+        methods = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT match_method FROM intermediate.int_accounts__distributor_links"
+            ).fetchall()
+        }
+    assert total > 0 and disagree == 0
+    assert "probabilistic" in methods

@@ -162,7 +162,9 @@ def test_high_potential_low_share_accounts_get_development_plans_and_a_b(pipelin
     assert rate("hp_ls", lambda v: v[0] and v[1]) >= 0.8
     assert rate("tiny_saturated", lambda v: v[0]) <= 0.25
     assert rate("tiny_saturated", lambda v: v[1]) <= 0.4
-    assert rate("tiny_saturated", lambda v: v[0] and v[1]) <= 0.15
+    # 16 % both (9 of 55) since the Splink crosswalk links ~8 % more distributor codes (more
+    # sell-out reaches its account); was 9 % with the deterministic dbt rules.
+    assert rate("tiny_saturated", lambda v: v[0] and v[1]) <= 0.2
 
 
 @pytest.mark.slow

@@ -79,3 +79,45 @@
             {%- endfor %}
         ) as has_ambiguous_candidates
 {%- endmacro %}
+
+
+{#-
+    account_crosswalk(source_prefix): the account-linking engine's crosswalk rows of one
+    source family (source like '<source_prefix>%'), from the dbt source
+    linking.account_crosswalk (written by orchestration/linking between the staging views
+    and the intermediate models). In a database built without the linking step (dbt on its
+    own, a hand-made test database) the relation does not exist: an empty row set with the
+    same columns is returned and the deterministic rules decide alone.
+-#}
+{% macro account_crosswalk(source_prefix) -%}
+    {%- set relation = source('linking', 'account_crosswalk') -%}
+    {%- set found = relation -%}
+    {#- a unit test's fixture has no schema: use it as given -#}
+    {%- if execute and relation.schema is not none and relation.identifier is not none -%}
+        {%- set found = adapter.get_relation(
+                database=relation.database, schema=relation.schema,
+                identifier=relation.identifier) -%}
+    {%- endif -%}
+    {%- if found is not none %}
+    select
+        source,
+        source_code,
+        account_id,
+        match_method,
+        match_rule,
+        match_probability,
+        evidence
+    from {{ relation }}
+    where source like '{{ source_prefix }}%'
+    {%- else %}
+    select
+        cast(null as {{ dbt.type_string() }}) as source,
+        cast(null as {{ dbt.type_string() }}) as source_code,
+        cast(null as {{ dbt.type_string() }}) as account_id,
+        cast(null as {{ dbt.type_string() }}) as match_method,
+        cast(null as {{ dbt.type_string() }}) as match_rule,
+        cast(null as {{ dbt.type_float() }}) as match_probability,
+        cast(null as {{ dbt.type_string() }}) as evidence
+    where false
+    {%- endif %}
+{%- endmacro %}

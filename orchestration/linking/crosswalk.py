@@ -135,8 +135,14 @@ def build_crosswalk_in(
     run(con,
         "CREATE OR REPLACE TEMP TABLE cw_records AS SELECT source || '|' || source_code "
         f"AS record_id, * FROM ({union})")  # fmt: skip
-    match(con, "cw_crm", "cw_records", settings)
     _load_overrides(con, overrides)
+    unknown = run(con, "SELECT DISTINCT account_id FROM cw_override WHERE account_id IS NOT NULL "
+                       "AND account_id NOT IN (SELECT record_id FROM cw_crm) ORDER BY 1")  # fmt: skip
+    if unknown:
+        raise OverridesError(
+            f"overrides name accounts that are not in the CRM: {[u[0] for u in unknown][:10]}"
+        )
+    match(con, "cw_crm", "cw_records", settings)
     run(con, f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     has_previous = _table_exists(con, SCHEMA, "account_crosswalk")
     previous = (

@@ -1,5 +1,7 @@
 -- Grain: one row per distributor customer (distributor_id + distributor_account_code), with
--- the CRM account it is linked to. Deterministic rules, first hit wins:
+-- the CRM account it is linked to. The account-linking engine's crosswalk (source
+-- linking.account_crosswalk) decides when it has the code; otherwise deterministic rules,
+-- first hit wins:
 --   override (seed account_link_overrides) > siret > normalized phone > normalized name +
 --   postcode + house number > normalized name + postcode (refused when house numbers differ).
 -- Customers that match no CRM account (account_id null, match_method 'unmatched') buy the
@@ -170,12 +172,80 @@ linked as (
 
 ),
 
+crosswalk as (
+
+    -- the account-linking engine's decision (orchestration/linking: keys, then Splink; the
+    -- overrides file; links kept from night to night): wins over the rules above except
+    -- the seed overrides. Codes absent from it (no linking step ran) keep the rules' link.
+    select
+        {{ dbt.split_part('source', "':'", 2) }} as distributor_id,
+        source_code as distributor_account_code,
+        account_id,
+        case
+            when match_method = 'key' then replace(match_rule, 'key_', '')
+            when match_method = 'none' then 'unmatched'
+            else match_method
+        end as match_method,
+        match_rule,
+        match_probability,
+        evidence
+    from ({{ account_crosswalk('distributor:') }}) as crosswalk_rows
+
+),
+
+decided as (
+
+    select
+        linked.distributor_customer_id,
+        linked.distributor_id,
+        linked.distributor_account_code,
+        linked.customer_name,
+        linked.customer_name_normalized,
+        linked.customer_address,
+        linked.customer_postcode,
+        linked.customer_city,
+        linked.customer_siret,
+        linked.customer_phone_normalized,
+        linked.line_count,
+        linked.first_sale_date,
+        linked.last_sale_date,
+        case
+            when linked.match_method = 'override' or crosswalk.distributor_id is null
+                then linked.account_id
+            else crosswalk.account_id
+        end as account_id,
+        case
+            when linked.match_method = 'override' or crosswalk.distributor_id is null
+                then linked.match_method
+            else crosswalk.match_method
+        end as match_method,
+        case
+            when linked.match_method = 'override' or crosswalk.distributor_id is null
+                then linked.match_confidence
+            else crosswalk.match_probability
+        end as match_confidence,
+        case
+            when linked.match_method = 'override' or crosswalk.distributor_id is null
+                then linked.match_method
+            else crosswalk.match_rule
+        end as match_rule,
+        crosswalk.evidence as match_evidence,
+        linked.has_conflicting_keys,
+        linked.has_ambiguous_candidates
+    from linked
+    left join crosswalk
+        on
+            linked.distributor_id = crosswalk.distributor_id
+            and linked.distributor_account_code = crosswalk.distributor_account_code
+
+),
+
 final as (
 
     select
         *,
         account_id is not null as is_linked
-    from linked
+    from decided
 
 )
 

@@ -1,4 +1,17 @@
 -- Grain: one row per delivered file (path + content hash + processing time) and its outcome.
+-- Every ingestion asset writes this table: ordering for orchestrators that split the dbt
+-- build (Dagster runs dbt in steps around account linking), no data is read from these.
+-- depends_on: {{ source('raw', 'crm_accounts') }}
+-- depends_on: {{ source('raw', 'erp_sell_in') }}
+-- depends_on: {{ source('raw', 'products') }}
+-- depends_on: {{ source('raw', 'sales_reps') }}
+-- depends_on: {{ source('raw', 'territories') }}
+-- depends_on: {{ source('raw', 'call_log') }}
+-- depends_on: {{ source('raw', 'ap_spend') }}
+-- depends_on: {{ source('raw', 'field_surveys') }}
+-- depends_on: {{ source('raw', 'distributor_sell_out') }}
+-- depends_on: {{ source('raw', 'online_presence') }}
+-- depends_on: {{ source('raw', 'external_firmographics') }}
 with
 
 source as (
