@@ -173,6 +173,19 @@ class Ctx:
         return sink
 
 
+# Typical headcount and yearly category potential of an outlet, by channel index (same
+# order as the channel list): headcount scales with potential relative to the typical one.
+_TYPICAL_HEADCOUNT = np.array([150, 35, 4, 3, 6, 12, 40], float)
+_TYPICAL_POTENTIAL = np.array([380_000, 65_000, 8_000, 26_000, 9_500, 110_000, 420_000], float)
+
+
+def _headcount(rng, channel, potential, elasticity: float, noise: float, bounds) -> np.ndarray:
+    """People at an outlet as a surveyor or a business register would count them."""
+    scale = (potential / _TYPICAL_POTENTIAL[channel]) ** elasticity
+    noisy = _TYPICAL_HEADCOUNT[channel] * scale * rng.lognormal(0, noise, len(channel))
+    return np.clip(np.round(noisy), *bounds).astype(np.int64)
+
+
 def _contract_columns() -> dict[str, list[str]]:
     out = {}
     for path in sorted(CONTRACTS_DIR.glob("*.odcs.yaml")):
@@ -1400,19 +1413,7 @@ def _write_surveys(ctx: Ctx, o, crm, sf) -> None:
     shelf = np.round(
         np.clip(o.share[outlet] * 100 * rng.uniform(0.6, 1.4, k) + rng.normal(0, 2, k), 0, 100), 1
     )
-    staff = np.clip(
-        np.round(
-            np.array([150, 35, 4, 3, 6, 12, 40], float)[ch]
-            * (
-                o.potential[outlet]
-                / np.array([380_000, 65_000, 8_000, 26_000, 9_500, 110_000, 420_000])[ch]
-            )
-            ** 0.6
-            * rng.lognormal(0, 0.3, k)
-        ),
-        1,
-        5000,
-    ).astype(np.int64)
+    staff = _headcount(rng, ch, o.potential[outlet], elasticity=0.6, noise=0.3, bounds=(1, 5000))
     quality = np.clip(np.round(3 + 1.1 * o.quality[outlet] + rng.normal(0, 0.5, k)), 1, 5)
     srt = np.lexsort((srow, day))
     ids = fmt_ids("SRV", 1 + np.arange(k), 7)
@@ -1489,19 +1490,9 @@ def _write_external(ctx: Ctx, o, communes, crm_row_of_outlet, crm) -> dict:
         sel = np.flatnonzero(ch == c)
         probs = np.array(NAF_P.get(c, [1.0] * len(codes)))
         naf[sel] = pick(codes, choice_weighted(rng, probs, len(sel)))
-    employees = np.clip(
-        np.round(
-            np.array([150, 35, 4, 3, 6, 12, 40], float)[ch]
-            * (
-                o.potential[idx]
-                / np.array([380_000, 65_000, 8_000, 26_000, 9_500, 110_000, 420_000])[ch]
-            )
-            ** 0.7
-            * rng.lognormal(0, 0.4, k)
-        ),
-        0,
-        100_000,
-    ).astype(np.int64)
+    employees = _headcount(
+        rng, ch, o.potential[idx], elasticity=0.7, noise=0.4, bounds=(0, 100_000)
+    )
     revenue = o.potential[idx] / SPIRITS_SHARE_OF_REVENUE[ch] * rng.lognormal(0, 0.25, k)
     band = np.searchsorted([500_000, 2_000_000, 10_000_000, 50_000_000], revenue)
     revenue_band = where(rng.random(k) < 0.9, pick(REVENUE_BANDS, band), None)
