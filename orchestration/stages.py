@@ -81,9 +81,11 @@ def dbt_build(settings: Settings) -> None:
             check=True,
         )
 
-    build("--select", "staging")
+    # cautious: a staging test that also references a later model waits for the second part;
+    # buildable: the second part runs it, its staging parents being built already.
+    build("--select", "staging", "--indirect-selection", "cautious")
     link_accounts(settings)
-    build("--exclude", "staging")
+    build("--exclude", "staging", "--indirect-selection", "buildable")
 
 
 def validate_mart(settings: Settings, run_id: str, mart) -> list[CheckOutcome]:
