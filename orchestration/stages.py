@@ -39,9 +39,7 @@ def dbt_vars(settings: Settings) -> dict:
     # An empty as_of_month is passed as "" so dbt takes the latest month with sell-out.
     result = {
         "as_of_month": company.company.as_of_month or "",
-        "distributor_product_code_types": {
-            d.id: d.product_code_type for d in company.distributors
-        },
+        "distributor_product_code_types": {d.id: d.product_code_type for d in company.distributors},
     }
     scoring, overrides = settings.scoring
     if scoring is not None:
