@@ -193,50 +193,55 @@ crosswalk as (
 
 ),
 
-decided as (
+joined as (
 
+    -- The deterministic decision stands for a human override, or when the crosswalk has no
+    -- row for the code (linking not run yet); otherwise the crosswalk decides.
     select
-        linked.distributor_customer_id,
-        linked.distributor_id,
-        linked.distributor_account_code,
-        linked.customer_name,
-        linked.customer_name_normalized,
-        linked.customer_address,
-        linked.customer_postcode,
-        linked.customer_city,
-        linked.customer_siret,
-        linked.customer_phone_normalized,
-        linked.line_count,
-        linked.first_sale_date,
-        linked.last_sale_date,
-        case
-            when linked.match_method = 'override' or crosswalk.distributor_id is null
-                then linked.account_id
-            else crosswalk.account_id
-        end as account_id,
-        case
-            when linked.match_method = 'override' or crosswalk.distributor_id is null
-                then linked.match_method
-            else crosswalk.match_method
-        end as match_method,
-        case
-            when linked.match_method = 'override' or crosswalk.distributor_id is null
-                then linked.match_confidence
-            else crosswalk.match_probability
-        end as match_confidence,
-        case
-            when linked.match_method = 'override' or crosswalk.distributor_id is null
-                then linked.match_method
-            else crosswalk.match_rule
-        end as match_rule,
-        crosswalk.evidence as match_evidence,
-        linked.has_conflicting_keys,
-        linked.has_ambiguous_candidates
+        linked.*,
+        crosswalk.account_id as crosswalk_account_id,
+        crosswalk.match_method as crosswalk_match_method,
+        crosswalk.match_rule as crosswalk_match_rule,
+        crosswalk.match_probability as crosswalk_match_probability,
+        crosswalk.evidence as crosswalk_evidence,
+        (linked.match_method = 'override' or crosswalk.distributor_id is null)
+            as keeps_own_decision
     from linked
     left join crosswalk
         on
             linked.distributor_id = crosswalk.distributor_id
             and linked.distributor_account_code = crosswalk.distributor_account_code
+
+),
+
+decided as (
+
+    select
+        distributor_customer_id,
+        distributor_id,
+        distributor_account_code,
+        customer_name,
+        customer_name_normalized,
+        customer_address,
+        customer_postcode,
+        customer_city,
+        customer_siret,
+        customer_phone_normalized,
+        line_count,
+        first_sale_date,
+        last_sale_date,
+        case when keeps_own_decision then account_id else crosswalk_account_id end
+            as account_id,
+        case when keeps_own_decision then match_method else crosswalk_match_method end
+            as match_method,
+        case when keeps_own_decision then match_confidence else crosswalk_match_probability end
+            as match_confidence,
+        case when keeps_own_decision then match_method else crosswalk_match_rule end
+            as match_rule,
+        crosswalk_evidence as match_evidence,
+        has_conflicting_keys,
+        has_ambiguous_candidates
+    from joined
 
 ),
 
