@@ -132,6 +132,9 @@ class CompanyConfig(_Strict):
     distributors: list[DistributorLayout] = []
     # Scoring configuration (segments, priorities, plans), relative to this file; optional.
     scoring: str | None = None
+    # Route-to-market effectiveness config (costs, coverage bands, A&P, distributor
+    # challenge), relative to this file; optional.
+    rtm: str | None = None
 
     @model_validator(mode="after")
     def _unique_distributors(self) -> CompanyConfig:
@@ -164,6 +167,8 @@ def load_company_config(path: Path | str | None = None) -> CompanyConfig:
     _check_against_contracts(path, config, load_contracts())
     if config.scoring:
         load_company_scoring(path, config)
+    if config.rtm:
+        load_company_rtm(path, config)
     return config
 
 
@@ -186,6 +191,29 @@ def load_company_scoring(path: Path | str, config: CompanyConfig):
     except ScoringConfigError as exc:
         raise ConfigError(f"scoring: {exc}") from exc
     return scoring, overrides
+
+
+def load_company_rtm(path: Path | str, config: CompanyConfig):
+    """The company's validated route-to-market config, or None without one. Its classes
+    are checked against the scoring config's, its spend types against the contract's."""
+    from orchestration.contracts import load_contracts
+    from orchestration.rtm.config import RtmConfigError, load_rtm_config
+
+    if not config.rtm:
+        return None
+    scoring, _ = load_company_scoring(path, config)
+    class_names = [c.name for c in scoring.classes] if scoring else None
+    spend_type = next(
+        (c for c in load_contracts()["ap_spend"].columns if c.name == "spend_type"), None
+    )
+    try:
+        return load_rtm_config(
+            Path(path).resolve().parent / config.rtm,
+            class_names=class_names,
+            spend_types=spend_type.valid_values if spend_type else None,
+        )
+    except RtmConfigError as exc:
+        raise ConfigError(f"rtm: {exc}") from exc
 
 
 def _check_against_contracts(path: Path, config: CompanyConfig, contracts: dict) -> None:
@@ -252,6 +280,11 @@ class Settings:
     def scoring(self):
         """(ScoringConfig | None, overrides) for the company, validated."""
         return load_company_scoring(self.company_config_path, self.company)
+
+    @cached_property
+    def rtm(self):
+        """RtmConfig | None for the company, validated."""
+        return load_company_rtm(self.company_config_path, self.company)
 
     def duckdb_config(self) -> dict[str, str]:
         """Memory and spill limits so a large night degrades to disk instead of dying."""

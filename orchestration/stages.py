@@ -33,6 +33,7 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
 
 
 def dbt_vars(settings: Settings) -> dict:
+    from orchestration.rtm.config import rtm_dbt_vars
     from orchestration.scoring.config import scoring_dbt_vars
 
     company = settings.company
@@ -44,6 +45,8 @@ def dbt_vars(settings: Settings) -> dict:
     scoring, overrides = settings.scoring
     if scoring is not None:
         result.update(scoring_dbt_vars(scoring, overrides))
+    if settings.rtm is not None:
+        result.update(rtm_dbt_vars(settings.rtm))
     return result
 
 
