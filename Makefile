@@ -21,7 +21,14 @@ $(BIN)/rtm: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(BIN)/rtm
 
-install: $(BIN)/rtm ## create .venv and install the project with its dev tools
+# An older DuckDB, alone in its own venv: the tests open the published file with it, as
+# the DuckDB 1.4 drivers bundled in BI tools would (issue 7: BI readers never broken).
+COMPAT_VENV := .venv-compat
+$(COMPAT_VENV)/bin/python:
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/pip install --quiet "duckdb>=1.4,<1.5"
+
+install: $(BIN)/rtm $(COMPAT_VENV)/bin/python ## create .venv (+ .venv-compat) and install the project with its dev tools
 
 $(MANIFEST): $(BIN)/rtm $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null) dbt_project/dbt_project.yml
 	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir .

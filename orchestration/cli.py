@@ -7,6 +7,8 @@ rtm ingest SOURCE  load one source's landing files (debugging a new layout)
 rtm whatif --set weights.opportunity=0.4   priorities with other scoring settings, compared
 rtm link           rebuild the account crosswalk in the working database
 rtm match L R      link any two CSV tables of business records (same engine)
+rtm versions       list the kept published versions
+rtm rollback       put the previous (or --to VERSION) published version back, atomically
 """
 
 from __future__ import annotations
@@ -185,6 +187,44 @@ def print_summary(settings: Settings, run_id: str) -> None:
     if segments:
         typer.echo("Accounts by channel: " + ", ".join(f"{c} {n:,}" for c, n in segments))
     typer.echo(f"Quality checks passed: {checks[0]}/{checks[1]}; rows quarantined: {quarantined:,}")
+
+
+@app.command()
+def versions() -> None:
+    """List the kept published versions, newest first (the current one marked *)."""
+    from orchestration.publish import list_versions
+
+    settings = _settings()
+    kept = list_versions(settings.published_db)
+    if not kept:
+        typer.echo(f"no published versions kept next to {settings.published_db}")
+    for v in kept:
+        mark = "*" if v.is_current else " "
+        typer.echo(
+            f"{mark} {v.version}  published {v.published_at:%Y-%m-%d %H:%M:%S}  run {v.run_id}"
+        )
+
+
+@app.command()
+def rollback(
+    to: str = typer.Option(None, "--to", help="Version to restore (default: the previous one)."),
+) -> None:
+    """Swap an earlier published version back in; BI readers see it on their next connect."""
+    from orchestration.publish import RollbackError
+    from orchestration.publish import rollback as rollback_to
+    from orchestration.runlock import RunInProgress, warehouse_lock
+
+    settings = _settings()
+    try:
+        with warehouse_lock(settings.warehouse_dir, holder="rtm rollback"):
+            restored = rollback_to(settings.published_db, to)
+    except (RollbackError, RunInProgress) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"published {settings.published_db} is now version {restored.version} "
+        f"(run {restored.run_id}, first published {restored.published_at:%Y-%m-%d %H:%M:%S})"
+    )
 
 
 @app.command()

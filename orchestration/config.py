@@ -125,9 +125,15 @@ class Schedule(_Strict):
         return value
 
 
+class Publishing(_Strict):
+    # Published versions kept under warehouse/published_versions/ for `rtm rollback`.
+    keep_versions: int = Field(7, ge=1, le=365)
+
+
 class CompanyConfig(_Strict):
     company: CompanyInfo
     schedule: Schedule = Schedule()
+    publishing: Publishing = Publishing()
     sources: dict[str, SourceConfig]
     distributors: list[DistributorLayout] = []
     # Scoring configuration (segments, priorities, plans), relative to this file; optional.

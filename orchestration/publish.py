@@ -2,14 +2,20 @@
 
 The run builds everything in the working database. Publishing copies the marts into a
 brand-new file, checkpoints it, and swaps it over `published.duckdb` with an atomic rename:
-a BI reader sees the old version or the new one, never a mix, and a crash at any point
-leaves the last good version in place. The file is written in a storage version that
-DuckDB 1.4/1.5 clients (bundled by many BI drivers) can open.
+a BI reader sees the old version or the new one, never a mix (a reader that has the old
+file open keeps reading the old inode), and a crash at any point leaves the last good
+version in place. The file is written in a storage version that DuckDB 1.4/1.5 clients
+(bundled by many BI drivers) can open.
+
+Each publication is also kept under `published_versions/` (a hard link to the same file,
+so it costs no space while it is current); the last `keep_versions` are kept, and
+`rollback()` swaps an earlier one back in with the same atomic rename.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +23,15 @@ from pathlib import Path
 import duckdb
 
 PUBLISHED_STORAGE_VERSION = "v1.4.0"
+VERSION_PREFIX = "published_"
 
 
 class PublishBlocked(RuntimeError):
     """A blocking quality check failed: the previous published tables stay as they were."""
+
+
+class RollbackError(RuntimeError):
+    """No such published version to roll back to."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,25 @@ class Publication:
     path: Path
     version: str
     tables: dict[str, int]
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    version: str
+    path: Path
+    run_id: str
+    published_at: datetime
+    is_current: bool
+
+
+def sql_literal(value: str | Path) -> str:
+    """A SQL string literal: ATTACH takes no bound parameters, and a path with a quote in it
+    must neither break nor inject into the statement."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def versions_dir(published_db: Path) -> Path:
+    return published_db.parent / "published_versions"
 
 
 def failed_blocking_checks(working_db: Path, run_id: str) -> list[tuple[str, str, str]]:
@@ -52,6 +82,7 @@ def publish(
     tables: list[tuple[str, str]],
     run_id: str,
     require_checks: bool = True,
+    keep_versions: int = 7,
 ) -> Publication:
     """Copy `tables` ((schema, name) pairs) from the working database and swap them in."""
     if require_checks:
@@ -63,13 +94,17 @@ def publish(
             )
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     published_db.parent.mkdir(parents=True, exist_ok=True)
+    kept = versions_dir(published_db)
+    kept.mkdir(exist_ok=True)
     staging_file = published_db.with_name(f".{published_db.name}.{version}.tmp")
+    kept_staging = kept / f".{VERSION_PREFIX}{version}.duckdb.tmp"
     counts = {}
     try:
         with duckdb.connect() as con:
-            con.execute(f"ATTACH '{working_db}' AS work (READ_ONLY)")
+            con.execute(f"ATTACH {sql_literal(working_db)} AS work (READ_ONLY)")
             con.execute(
-                f"ATTACH '{staging_file}' AS pub (STORAGE_VERSION '{PUBLISHED_STORAGE_VERSION}')"
+                f"ATTACH {sql_literal(staging_file)} AS pub "
+                f"(STORAGE_VERSION {sql_literal(PUBLISHED_STORAGE_VERSION)})"
             )
             for schema, name in tables:
                 con.execute(
@@ -84,8 +119,75 @@ def publish(
             con.execute("CHECKPOINT pub")
             con.execute("DETACH pub")
             con.execute("DETACH work")
+        _link_or_copy(staging_file, kept_staging)
         os.replace(staging_file, published_db)
+        os.replace(kept_staging, kept / f"{VERSION_PREFIX}{version}.duckdb")
     finally:
-        staging_file.unlink(missing_ok=True)
-        Path(str(staging_file) + ".wal").unlink(missing_ok=True)
+        for leftover in (staging_file, Path(f"{staging_file}.wal"), kept_staging):
+            leftover.unlink(missing_ok=True)
+    prune_versions(published_db, keep_versions)
     return Publication(published_db, version, counts)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link where the file system allows one (no extra space), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def list_versions(published_db: Path) -> list[PublishedVersion]:
+    """Kept versions, newest first, read from each file's own `_publication` row."""
+    current = _publication_row(published_db)[0] if published_db.exists() else None
+    found = []
+    for path in versions_dir(published_db).glob(f"{VERSION_PREFIX}*.duckdb"):
+        version, run_id, published_at = _publication_row(path)
+        found.append(PublishedVersion(version, path, run_id, published_at, version == current))
+    return sorted(found, key=lambda v: v.version, reverse=True)
+
+
+def _publication_row(path: Path) -> tuple[str, str, datetime]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT version, run_id, published_at FROM _publication").fetchone()
+
+
+def prune_versions(published_db: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` kept versions (never the current one)."""
+    removed = []
+    for old in list_versions(published_db)[keep:]:
+        if not old.is_current:
+            old.path.unlink(missing_ok=True)
+            removed.append(old.path)
+    # Left by a publish killed half-way (runs are serialized by the warehouse lock, so no
+    # other publish can be writing these now).
+    for stale in [
+        *versions_dir(published_db).glob(f".{VERSION_PREFIX}*.tmp"),
+        *published_db.parent.glob(f".{published_db.name}.*.tmp"),
+        *published_db.parent.glob(f".{published_db.name}.*.tmp.wal"),
+    ]:
+        stale.unlink(missing_ok=True)
+    return removed
+
+
+def rollback(published_db: Path, to_version: str | None = None) -> PublishedVersion:
+    """Swap a kept version back in (default: the one before the current), atomically."""
+    versions = list_versions(published_db)
+    if to_version is None:
+        current = next((i for i, v in enumerate(versions) if v.is_current), None)
+        older = versions[current + 1 :] if current is not None else versions
+        if not older:
+            raise RollbackError("no earlier published version is kept: nothing to roll back to")
+        target = older[0]
+    else:
+        target = next((v for v in versions if v.version == to_version), None)
+        if target is None:
+            known = ", ".join(v.version for v in versions) or "none"
+            raise RollbackError(f"no kept version {to_version!r}; kept versions: {known}")
+    swap = published_db.with_name(f".{published_db.name}.rollback.tmp")
+    try:
+        _link_or_copy(target.path, swap)
+        os.replace(swap, published_db)
+    finally:
+        swap.unlink(missing_ok=True)
+    return PublishedVersion(target.version, target.path, target.run_id, target.published_at, True)

@@ -111,5 +111,9 @@ def publish_marts(settings: Settings, run_id: str) -> Publication:
 
     marts = mart_models()
     return publish(
-        settings.working_db, settings.published_db, [(m.schema, m.name) for m in marts], run_id
+        settings.working_db,
+        settings.published_db,
+        [(m.schema, m.name) for m in marts],
+        run_id,
+        keep_versions=settings.company.publishing.keep_versions,
     )

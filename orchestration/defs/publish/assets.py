@@ -35,6 +35,7 @@ def build_publish_defs() -> dg.Definitions:
                 settings.published_db,
                 [(m.schema, m.name) for m in marts],
                 run_id=context.run_id,
+                keep_versions=settings.company.publishing.keep_versions,
             )
         except PublishBlocked as blocked:
             raise dg.Failure(description=str(blocked)) from blocked
