@@ -141,8 +141,15 @@ def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
 
 
 def _transcode_to_utf8(path: Path, encoding: str, target: Path) -> Path:
-    """Stream a file into UTF-8 (DuckDB reads UTF-8 only); fail naming the bad byte."""
+    """Stream a file into UTF-8 (DuckDB reads UTF-8 only); fail naming the bad byte.
+
+    Every byte is valid in cp1252/latin-1, so a distributor who switches to UTF-8 would be
+    read as mojibake ("CafÃ©") without a word. A file that is entirely valid UTF-8 and has
+    non-ASCII characters is therefore refused as a likely change of encoding."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    utf8_probe = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    could_be_utf8 = not codecs.lookup(encoding).name.startswith("utf")  # single-byte layouts
+    has_non_ascii = False
     offset = 0
     with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
         while chunk := src.read(1 << 22):
@@ -153,8 +160,20 @@ def _transcode_to_utf8(path: Path, encoding: str, target: Path) -> Path:
                     f"{path.name}: byte {offset + exc.start} is not valid {encoding} "
                     f"({exc.reason}); check the encoding configured for this layout"
                 ) from exc
+            if could_be_utf8:
+                has_non_ascii = has_non_ascii or not chunk.isascii()
+                try:
+                    utf8_probe.decode(chunk)
+                except UnicodeDecodeError:
+                    could_be_utf8 = False
             offset += len(chunk)
         dst.write(decoder.decode(b"", final=True))
+    if could_be_utf8 and has_non_ascii:
+        raise IngestionError(
+            f"{path.name}: the file is UTF-8 encoded, but its layout says {encoding}: its "
+            "accented characters would be garbled. Nothing was loaded; set format.encoding "
+            "to utf-8 for this layout if the sender changed encoding for good"
+        )
     return target
 
 
@@ -279,6 +298,12 @@ class ContractLoader:
         readable = self._readable_copy(layout, path)
         try:
             self._stage(layout, readable, rel)
+            if layout.mode == "snapshot" and not self._staged_lines():
+                # A header-only extract is a failed export, not "every account was deleted".
+                raise IngestionError(
+                    f"{rel}: this snapshot has no data rows; the previous snapshot is kept. "
+                    "Re-deliver a complete extract"
+                )
             result.status = "loaded"
             self.con.execute("BEGIN TRANSACTION")
             try:
@@ -292,7 +317,15 @@ class ContractLoader:
         finally:
             if readable != path:
                 readable.unlink(missing_ok=True)
-            for table in ("_read", "_lines", "_rejects", "_rejects_scan", "_stage", "_checked"):
+            for table in (
+                "_read",
+                "_lines",
+                "_rejects",
+                "_rejects_scan",
+                "_rejected_lines",
+                "_stage",
+                "_checked",
+            ):
                 self.con.execute(f"DROP TABLE IF EXISTS {table}")
         return result
 
@@ -301,7 +334,17 @@ class ContractLoader:
         if layout.format.type == "jsonl" or encoding in _NATIVE_ENCODINGS:
             return path
         target = self.tmp_dir / f"{os.getpid()}_{path.name}.utf8"
-        return _transcode_to_utf8(path, layout.format.encoding, target)
+        try:
+            return _transcode_to_utf8(path, layout.format.encoding, target)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+
+    def _staged_lines(self) -> int:
+        """Data lines read from the file, good or malformed."""
+        return self.con.execute(
+            "SELECT (SELECT count(*) FROM _stage) + (SELECT count(*) FROM _rejected_lines)"
+        ).fetchone()[0]
 
     def _header(self, layout: FileLayout, path: Path, rel: str) -> list[str]:
         with path.open(encoding="utf-8", newline="") as handle:
@@ -337,7 +380,7 @@ class ContractLoader:
             except duckdb.Error as exc:
                 raise IngestionError(f"{rel}: not valid newline-delimited JSON: {exc}") from exc
             con.execute(
-                "CREATE TEMP TABLE _rejects (line BIGINT, error_message VARCHAR, csv_line VARCHAR)"
+                "CREATE TEMP TABLE _rejected_lines (line BIGINT, error_message VARCHAR, csv_line VARCHAR)"
             )
             con.execute("CREATE TEMP TABLE _lines AS SELECT _ordinal AS line, _ordinal FROM _read")
 
@@ -359,16 +402,25 @@ class ContractLoader:
                 )
             except duckdb.Error as exc:
                 raise IngestionError(f"{rel}: cannot be read as CSV: {exc}") from exc
+            # DuckDB may report several errors for one broken line (a truncated last line is
+            # short of each missing column): one quarantine row per physical line.
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE _rejected_lines AS
+                SELECT line, string_agg(DISTINCT error_message, '; ' ORDER BY error_message)
+                           AS error_message,
+                       any_value(csv_line) AS csv_line
+                FROM _rejects GROUP BY line"""
+            )
             # DuckDB numbers rejected lines (header = line 1) but not accepted rows: accepted
             # row k sits on the k-th line number that is not a rejected one.
             total = con.execute(
-                "SELECT (SELECT count(*) FROM _read) + (SELECT count(*) FROM _rejects)"
+                "SELECT (SELECT count(*) FROM _read) + (SELECT count(*) FROM _rejected_lines)"
             ).fetchone()[0]
             con.execute(
                 f"""CREATE TEMP TABLE _lines AS
                 SELECT line, row_number() OVER (ORDER BY line) AS _ordinal
                 FROM range(2, {total + 2}) AS t(line)
-                WHERE line NOT IN (SELECT line FROM _rejects)"""
+                WHERE line NOT IN (SELECT line FROM _rejected_lines)"""
             )
             mapping = layout.columns or {c: c for c in self.contract.column_names}
 
@@ -473,14 +525,14 @@ class ContractLoader:
             UNION ALL
             SELECT ?, ?, ?, line, 'malformed row: ' || error_message,
                    to_json({'raw_line': trim(csv_line, chr(10) || chr(13))}), ?, current_timestamp::TIMESTAMP
-            FROM _rejects""",
+            FROM _rejected_lines""",
             [contract.key, layout.distributor_id, rel, digest] * 2,
         )
         counts = con.execute(
             "SELECT count(*) FILTER (len(_reasons) = 0), count(*) FILTER (len(_reasons) > 0) "
             "FROM _checked"
         ).fetchone()
-        rejected = con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
+        rejected = con.execute("SELECT count(*) FROM _rejected_lines").fetchone()[0]
         result.rows_loaded = counts[0]
         result.rows_quarantined = counts[1] + rejected
         result.rows_read = result.rows_loaded + result.rows_quarantined

@@ -1,0 +1,136 @@
+"""Fault cases at ingestion (issue 7): every broken delivery ends in a clear error or in
+rows loaded + quarantined with a reason, never in rows silently lost or garbled.
+
+Files are written by hand in a distributor's own layout (helpers from test_ingestion)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestration.ingest.engine import ContractLoader, IngestionError, layouts_for
+from orchestration.ingest.run import reconcile
+from tests.test_ingestion import (
+    CONFIG,
+    CONTRACTS,
+    SELL_OUT,
+    _good_row,
+    _layout,
+    _render,
+    _write,
+    warehouse,  # noqa: F401 (fixture)
+)
+
+
+def _load(con, landing, tmp_path, layout):
+    return ContractLoader(con, SELL_OUT, landing, tmp_path / "tmp").load([layout])
+
+
+def _ledger(con):
+    return con.execute(
+        "SELECT rows_read, rows_loaded, rows_quarantined FROM raw.file_deliveries"
+    ).fetchall()
+
+
+def test_truncated_file_keeps_good_rows_and_quarantines_the_cut_line_once(warehouse, tmp_path):  # noqa: F811
+    con, landing = warehouse
+    layout = _layout("D02")
+    payload = _render(layout, [_good_row(i, unit="bottle") for i in range(1, 4)])
+    _write(landing, layout, "sellout_2026-01.csv", payload[:-25])  # transfer cut mid-line
+    _load(con, landing, tmp_path, layout)
+    assert con.execute("SELECT count(*) FROM raw.distributor_sell_out").fetchone()[0] == 2
+    held = con.execute("SELECT line, reason FROM raw.quarantine").fetchall()
+    assert len(held) == 1 and held[0][0] == 4 and "Expected Number of Columns" in held[0][1]
+    assert _ledger(con) == [(3, 2, 1)]
+    assert reconcile(con, "distributor_sell_out") == []
+
+
+def test_a_huge_line_is_quarantined_not_fatal(warehouse, tmp_path):  # noqa: F811
+    con, landing = warehouse
+    layout = _layout("D02")
+    rows = [
+        _good_row(1, unit="bottle", account_name="X" * 3_000_000),
+        _good_row(2, unit="bottle"),
+    ]
+    _write(landing, layout, "sellout_2026-01.csv", _render(layout, rows))
+    _load(con, landing, tmp_path, layout)
+    assert con.execute("SELECT invoice_ref FROM raw.distributor_sell_out").fetchall() == [("F2",)]
+    (reason,) = con.execute("SELECT reason FROM raw.quarantine").fetchone()
+    assert "Maximum line size" in reason
+    assert _ledger(con) == [(2, 1, 1)]
+
+
+def test_an_extra_field_on_a_line_quarantines_that_line(warehouse, tmp_path):  # noqa: F811
+    con, landing = warehouse
+    layout = _layout("D02")
+    rows = [_good_row(1, unit="bottle"), _good_row(2, unit="bottle")]
+    _write(landing, layout, "sellout_2026-01.csv", _render(layout, rows, {0: ["stray"]}))
+    _load(con, landing, tmp_path, layout)
+    assert con.execute("SELECT line FROM raw.quarantine").fetchall() == [(2,)]
+    assert reconcile(con, "distributor_sell_out") == []
+
+
+def test_header_only_file_is_recorded_with_zero_rows(warehouse, tmp_path):  # noqa: F811
+    con, landing = warehouse
+    layout = _layout("D02")
+    _write(landing, layout, "sellout_2026-01.csv", _render(layout, []))
+    results = _load(con, landing, tmp_path, layout)
+    assert [(r.status, r.rows_read) for r in results] == [("loaded", 0)]
+    assert _ledger(con) == [(0, 0, 0)]
+
+
+def test_empty_file_fails_clearly_and_loads_nothing(warehouse, tmp_path):  # noqa: F811
+    con, landing = warehouse
+    layout = _layout("D02")
+    _write(landing, layout, "sellout_2026-01.csv", b"")
+    with pytest.raises(IngestionError, match=r"sellout_2026-01.csv: file is empty"):
+        _load(con, landing, tmp_path, layout)
+    assert con.execute("SELECT count(*) FROM raw.file_deliveries").fetchone()[0] == 0
+
+
+def test_a_header_only_snapshot_keeps_the_previous_snapshot(warehouse, tmp_path):  # noqa: F811
+    con, landing = warehouse
+    contract = CONTRACTS["sales_reps"]
+    layout = layouts_for("sales_reps", CONFIG)[0]
+    folder = landing / "sales_force"
+    folder.mkdir(parents=True)
+    header = ",".join(contract.column_names)
+    (folder / "reps_2026-09-30.csv").write_text(
+        header + "\nREP001,Ana Martin,field_rep,T01,69003,45.76,4.85,38,2024-01-02\n",
+        encoding="utf-8",
+    )
+    loader = ContractLoader(con, contract, landing, tmp_path / "tmp")
+    loader.load([layout])
+    (folder / "reps_2026-10-31.csv").write_text(header + "\n", encoding="utf-8")
+    with pytest.raises(IngestionError, match=r"reps_2026-10-31.csv: this snapshot has no data"):
+        loader.load([layout])
+    assert con.execute("SELECT rep_id FROM raw.sales_reps").fetchall() == [("REP001",)]
+
+
+def test_a_utf8_file_in_a_cp1252_layout_is_refused_not_garbled(warehouse, tmp_path):  # noqa: F811
+    con, landing = warehouse
+    layout = _layout("D01")
+    text = _render(layout, [_good_row(1, unit="case")]).decode("cp1252")
+    _write(landing, layout, "VENTES_202601.csv", text.encode("utf-8"))
+    with pytest.raises(IngestionError, match=r"VENTES_202601.csv: the file is UTF-8 encoded"):
+        _load(con, landing, tmp_path, layout)
+    assert con.execute("SELECT count(*) FROM raw.distributor_sell_out").fetchone()[0] == 0
+    assert not list((tmp_path / "tmp").glob("*.utf8")), "no half-transcoded copy left"
+
+
+def test_a_cp1252_file_in_a_utf8_layout_fails_naming_the_byte(warehouse, tmp_path):  # noqa: F811
+    con, landing = warehouse
+    layout = _layout("D02")
+    text = _render(layout, [_good_row(1, unit="bottle")]).decode("utf-8")
+    _write(landing, layout, "sellout_2026-01.csv", text.encode("cp1252"))
+    with pytest.raises(IngestionError, match=r"sellout_2026-01.csv: .*can't decode byte 0xe9"):
+        _load(con, landing, tmp_path, layout)
+
+
+def test_a_renamed_column_fails_naming_it(warehouse, tmp_path):  # noqa: F811
+    con, landing = warehouse
+    layout = _layout("D02")
+    payload = _render(layout, [_good_row(1, unit="bottle")]).replace(b"qty_bottles", b"qty")
+    _write(landing, layout, "sellout_2026-01.csv", payload)
+    with pytest.raises(IngestionError, match=r"columns \['qty_bottles'\] expected by the"):
+        _load(con, landing, tmp_path, layout)
+    assert con.execute("SELECT count(*) FROM raw.file_deliveries").fetchone()[0] == 0
