@@ -6,10 +6,7 @@ Files are written by hand in a distributor's own layout (helpers from test_inges
 from __future__ import annotations
 
 import pytest
-
-from orchestration.ingest.engine import ContractLoader, IngestionError, layouts_for
-from orchestration.ingest.run import reconcile
-from tests.test_ingestion import (
+from test_ingestion import (
     CONFIG,
     CONTRACTS,
     SELL_OUT,
@@ -19,6 +16,9 @@ from tests.test_ingestion import (
     _write,
     warehouse,  # noqa: F401 (fixture)
 )
+
+from orchestration.ingest.engine import ContractLoader, IngestionError, layouts_for
+from orchestration.ingest.run import reconcile
 
 
 def _load(con, landing, tmp_path, layout):

@@ -11,6 +11,8 @@ from orchestration.contracts import Contract, load_contracts
 from orchestration.defs.resources import RtmResource
 from orchestration.ingest.engine import IngestionError
 from orchestration.ingest.run import ingest_source
+from orchestration.quality.gx_checks import ERROR, CheckOutcome
+from orchestration.quality.results import store_results
 
 FAMILY_GROUPS = {
     "internal": "sources_internal",
@@ -60,6 +62,21 @@ def ingestion_asset(contract: Contract) -> dg.AssetsDefinition:
                 "quarantine_by_rule": dg.MetadataValue.json(summary.quarantine_reasons),
                 **({"online_pull": dg.MetadataValue.json(summary.pull)} if summary.pull else {}),
             }
+        )
+        store_results(
+            rtm.settings().working_db,
+            context.run.run_id,
+            [
+                CheckOutcome(
+                    contract.key,
+                    RECONCILIATION_CHECK,
+                    summary.reconciled,
+                    ERROR,
+                    "; ".join(summary.reconciliation_problems)
+                    or f"{summary.rows_loaded} loaded + {summary.rows_quarantined} quarantined "
+                    "= rows read, file by file",
+                )
+            ],
         )
         yield dg.AssetCheckResult(
             check_name=RECONCILIATION_CHECK,

@@ -1,0 +1,108 @@
+"""Checks generated from the data contracts: what the suite contains, that it catches what
+the loader must never let through, the quarantine ceiling, and freshness live vs replay."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pytest
+
+from orchestration.config import load_company_config
+from orchestration.contracts import load_contracts
+from orchestration.ingest.engine import ensure_raw_schema
+from orchestration.quality.contract_checks import (
+    FreshnessClock,
+    check_source,
+    contract_expectations,
+)
+
+CONTRACTS = load_contracts()
+REPS = CONTRACTS["sales_reps"]
+REP = "('{id}', 'Ana', 'field_rep', 'T01', '69003', 45.7, 4.8, 38, DATE '2024-01-02', 'f', 1, 'h', TIMESTAMP '2026-10-31')"
+
+
+def test_suite_covers_every_contract_rule():
+    specs = contract_expectations(REPS)
+    kinds = {(s["expectation"], s["kwargs"].get("column")) for s in specs}
+    for column in REPS.columns:
+        assert ("expect_column_to_exist", column.name) in kinds
+        assert ("expect_column_values_to_be_in_type_list", column.name) in kinds
+        if column.required:
+            assert ("expect_column_values_to_not_be_null", column.name) in kinds
+        if column.valid_values:
+            assert ("expect_column_values_to_be_in_set", column.name) in kinds
+    assert ("expect_column_values_to_be_unique", "rep_id") in kinds
+    sell_out = contract_expectations(CONTRACTS["distributor_sell_out"])
+    dup = next(s for s in sell_out if s["expectation"] == "expect_compound_columns_to_be_unique")
+    assert dup["kwargs"]["mostly"] == pytest.approx(0.99)  # "less than 1 percent" duplicates
+
+
+@pytest.fixture()
+def working_db(tmp_path):
+    path = tmp_path / "rtm.duckdb"
+    with duckdb.connect(str(path)) as con:
+        ensure_raw_schema(con, CONTRACTS.values())
+    return path
+
+
+def _deliver(con, source, delivered_at, distributor=None, loaded=10, held=0):
+    con.execute(
+        "INSERT INTO raw.file_deliveries VALUES (?, ?, ?, 'h', 1, ?, 'loaded', NULL, ?, ?, ?, "
+        "current_timestamp::TIMESTAMP)",
+        [
+            f"{source}/{delivered_at}",
+            source,
+            distributor,
+            delivered_at,
+            loaded + held,
+            loaded,
+            held,
+        ],
+    )
+
+
+def test_rows_the_loader_should_have_stopped_fail_as_errors(working_db):
+    with duckdb.connect(str(working_db)) as con:
+        con.execute(
+            f"INSERT INTO raw.sales_reps VALUES {REP.format(id='R1')}, {REP.format(id='R1')}"
+        )
+        con.execute("UPDATE raw.sales_reps SET role = 'astronaut' WHERE rowid = 1")
+        _deliver(con, "sales_reps", datetime(2026, 11, 2))
+    clock = FreshnessClock(now=datetime(2026, 11, 3))
+    failed = {o.check: o for o in check_source(working_db, REPS, clock) if not o.passed}
+    assert set(failed) == {
+        "expect_column_values_to_be_unique(rep_id)",
+        "expect_column_values_to_be_in_set(role)",
+    }
+    assert {o.severity for o in failed.values()} == {"error"}
+
+
+def test_quarantine_ceiling_and_freshness_per_distributor(working_db):
+    sell_out = CONTRACTS["distributor_sell_out"]
+    with duckdb.connect(str(working_db)) as con:
+        _deliver(con, "distributor_sell_out", datetime(2026, 11, 8), "D01", loaded=97, held=1)
+        _deliver(con, "distributor_sell_out", datetime(2026, 9, 8), "D02", loaded=50, held=2)
+    outcomes = {
+        o.check: o
+        for o in check_source(working_db, sell_out, FreshnessClock(now=datetime(2026, 11, 20)))
+    }
+    share = outcomes["quarantined_share"]
+    assert share.passed and share.observed.startswith("2.000% of 150")  # 3 / 150, ceiling 2%
+    assert outcomes["freshness(D01)"].passed  # 12 days old, allowed 31 + 10
+    assert (
+        not outcomes["freshness(D02)"].passed and outcomes["freshness(D02)"].severity == "warning"
+    )
+
+
+def test_replayed_month_uses_the_newest_file_delivery_as_clock(working_db):
+    company = load_company_config()
+    clock = FreshnessClock.for_company(company)  # the sample pins as_of_month 2026-10
+    assert clock.now is None and clock.replay_month_end == datetime(2026, 11, 1)
+    with duckdb.connect(str(working_db)) as con:
+        _deliver(con, "distributor_sell_out", datetime(2026, 11, 9), "D01")
+        _deliver(con, "sales_reps", datetime(2026, 11, 1, 2))  # snapshot taken after the month
+        _deliver(con, "call_log", datetime(2026, 9, 2))  # stopped two months ago
+    reps = {o.check: o.passed for o in check_source(working_db, REPS, clock)}
+    calls = {o.check: o.passed for o in check_source(working_db, CONTRACTS["call_log"], clock)}
+    assert reps["freshness"] and not calls["freshness"]
