@@ -6,6 +6,9 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # dagster-dbt's dev-mode manifest refresh looks for `dbt` on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export RTM_ONLINE_API_KEY ?= sample-local-key
+# Key of the keyed hash that replaces personal data at ingestion (contract tag
+# `pseudonymize`). The sample's own; a company sets a secret of its own in the environment.
+export RTM_PSEUDONYMIZATION_KEY ?= sample-company-pseudonymization-key
 # No usage tracking from dbt, Dagster or Great Expectations.
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false

@@ -43,6 +43,8 @@ class Column:
     minimum: float | None = None
     maximum: float | None = None
     valid_values: tuple[str, ...] | None = None
+    # Tagged `pseudonymize`: replaced at ingestion by a keyed hash (personal data).
+    pseudonymize: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def _column(prop: dict, contract_path: Path) -> Column:
         minimum=options.get("minimum"),
         maximum=options.get("maximum"),
         valid_values=valid,
+        pseudonymize="pseudonymize" in (prop.get("tags") or []),
     )
 
 

@@ -16,6 +16,8 @@ import pytest
 from orchestration.config import Settings
 
 SMALL_COMPANY_ACCOUNTS = 800
+# Tests run under make (which exports the sample's key) or bare pytest.
+os.environ.setdefault("RTM_PSEUDONYMIZATION_KEY", "test-pseudonymization-key")
 
 
 @dataclass

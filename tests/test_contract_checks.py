@@ -106,3 +106,32 @@ def test_replayed_month_uses_the_newest_file_delivery_as_clock(working_db):
     reps = {o.check: o.passed for o in check_source(working_db, REPS, clock)}
     calls = {o.check: o.passed for o in check_source(working_db, CONTRACTS["call_log"], clock)}
     assert reps["freshness"] and not calls["freshness"]
+
+
+def test_contract_checks_run_per_source_and_personal_data_stays_out(pipeline_run):
+    """Every source has its contract suite in the run's results, and no column tagged
+    pseudonymize appears in clear anywhere the pipeline wrote (raw or published)."""
+    settings, run_id = pipeline_run.settings, pipeline_run.result.run_id
+    with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        checked = {
+            row[0]
+            for row in con.execute(
+                "SELECT DISTINCT table_name FROM quality.data_quality_results "
+                "WHERE run_id = ? AND check_name LIKE 'expect_column_to_exist%'",
+                [run_id],
+            ).fetchall()
+        }
+        assert checked == set(CONTRACTS)
+        emails = con.execute(
+            "SELECT count(*), count(*) FILTER (email LIKE 'pseud:%') FROM raw.crm_accounts "
+            "WHERE email IS NOT NULL"
+        ).fetchone()
+        assert emails[0] > 0 and emails[0] == emails[1]
+    personal = {
+        c.name for contract in CONTRACTS.values() for c in contract.columns if c.pseudonymize
+    }
+    with duckdb.connect(str(settings.published_db), read_only=True) as pub:
+        published = pub.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+        ).fetchall()
+    assert not [(t, c) for t, c in published if c in personal]

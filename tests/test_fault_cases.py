@@ -134,3 +134,66 @@ def test_a_renamed_column_fails_naming_it(warehouse, tmp_path):  # noqa: F811
     with pytest.raises(IngestionError, match=r"columns \['qty_bottles'\] expected by the"):
         _load(con, landing, tmp_path, layout)
     assert con.execute("SELECT count(*) FROM raw.file_deliveries").fetchone()[0] == 0
+
+
+def test_personal_data_is_pseudonymized_in_raw_and_quarantine(warehouse, tmp_path, monkeypatch):  # noqa: F811
+    import hashlib
+
+    con, landing = warehouse
+    monkeypatch.setenv("RTM_PSEUDONYMIZATION_KEY", "k" * 20)
+    contract = CONTRACTS["crm_accounts"]
+    layout = layouts_for("crm_accounts", CONFIG)[0]
+    header = ",".join(contract.column_names)
+    good = (
+        "ACC000001,Le Zinc,SARL LE ZINC,82024802900051,,05 23 79 49 98,,marcel.dupont@free.fr,"
+        "6 rue des Acacias,24000,Périgueux,45.17,0.72,specialist,multi_brand,false,REP046,T11,"
+        "active,2004-01-21,2006-01-24 10:20:53"
+    )
+    bad = (
+        good.replace("ACC000001", "ACC000002")
+        .replace("marcel.dupont", "jeanne.m")
+        .replace("specialist", "spaceship")
+    )
+    folder = landing / "crm"
+    folder.mkdir(parents=True)
+    (folder / "accounts_2026-10-31.csv").write_text(f"{header}\n{good}\n{bad}\n", encoding="utf-8")
+    ContractLoader(con, contract, landing, tmp_path / "tmp").load([layout])
+
+    expected = (
+        "pseud:"
+        + hashlib.sha256(("k" * 20 + "\x1f" + "marcel.dupont@free.fr").encode()).hexdigest()
+    )
+    assert con.execute("SELECT email FROM raw.crm_accounts").fetchall() == [(expected,)]
+    (record,) = con.execute("SELECT record FROM raw.quarantine").fetchone()
+    assert "jeanne" not in record and '"email":"pseud:' in record.replace(" ", "")
+    assert "spaceship" in record, "the rest of the quarantined line is kept as delivered"
+
+
+def test_pseudonymizing_without_a_key_fails_clearly(warehouse, tmp_path, monkeypatch):  # noqa: F811
+    con, landing = warehouse
+    monkeypatch.delenv("RTM_PSEUDONYMIZATION_KEY", raising=False)
+    contract = CONTRACTS["crm_accounts"]
+    folder = landing / "crm"
+    folder.mkdir(parents=True)
+    (folder / "accounts_2026-10-31.csv").write_text(
+        ",".join(contract.column_names) + "\n", encoding="utf-8"
+    )
+    with pytest.raises(IngestionError, match="RTM_PSEUDONYMIZATION_KEY must hold a secret"):
+        ContractLoader(con, contract, landing, tmp_path / "tmp").load(
+            [layouts_for("crm_accounts", CONFIG)[0]]
+        )
+
+
+def test_a_landing_symlink_leading_outside_is_refused(warehouse, tmp_path):  # noqa: F811
+    con, landing = warehouse
+    layout = _layout("D02")
+    outside = tmp_path / "secret.csv"
+    outside.write_bytes(_render(layout, [_good_row(1, unit="bottle")]))
+    folder = landing / "distributors" / "d02_chr_ouest"
+    folder.mkdir(parents=True)
+    (folder / "sellout_2026-01.csv").symlink_to(outside)
+    with pytest.raises(
+        IngestionError, match=r"sellout_2026-01.csv: resolves to .*outside the landing"
+    ):
+        _load(con, landing, tmp_path, layout)
+    assert con.execute("SELECT count(*) FROM raw.file_deliveries").fetchone()[0] == 0

@@ -102,6 +102,28 @@ def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+PSEUDONYMIZATION_KEY_ENV = "RTM_PSEUDONYMIZATION_KEY"
+
+
+def pseudonymization_key() -> str:
+    key = os.environ.get(PSEUDONYMIZATION_KEY_ENV, "")
+    if len(key) < 16:
+        raise IngestionError(
+            f"{PSEUDONYMIZATION_KEY_ENV} must hold a secret of at least 16 characters: the "
+            "contracts tag personal columns `pseudonymize`, and they are hashed with it"
+        )
+    return key
+
+
+def _keyed_hash(expr: str) -> str:
+    """sha256 of key + value: equal values still match, nobody without the key can test a
+    guess. The key is a session variable, never part of the SQL text."""
+    return (
+        f"CASE WHEN {expr} IS NULL THEN NULL ELSE 'pseud:' || "
+        f"sha256(getvariable('rtm_pseudonymization_key') || chr(31) || {expr}) END"
+    )
+
+
 def _lit(value: object) -> str:
     if value is None:
         return "NULL"
@@ -258,7 +280,7 @@ class ContractLoader:
 
     def load(self, layouts: list[FileLayout]) -> list[FileResult]:
         files = [
-            (layout, path)
+            (layout, self._inside_landing(path))
             for layout in layouts
             for path in sorted(self.landing_dir.glob(layout.glob))
             if path.is_file()
@@ -272,6 +294,17 @@ class ContractLoader:
                 f"{result.rows_loaded} loaded, {result.rows_quarantined} quarantined"
             )
         return results
+
+    def _inside_landing(self, path: Path) -> Path:
+        """A landing folder is written by outsiders: a name or symlink that leads out of it
+        (../, an absolute link) is refused rather than read."""
+        root = self.landing_dir.resolve()
+        if not path.resolve().is_relative_to(root):
+            raise IngestionError(
+                f"{path.relative_to(self.landing_dir)}: resolves to {path.resolve()}, outside "
+                f"the landing folder {root}; refusing to read it"
+            )
+        return path
 
     def load_file(self, layout: FileLayout, path: Path) -> FileResult:
         rel = path.relative_to(self.landing_dir).as_posix()
@@ -442,7 +475,25 @@ class ContractLoader:
                 if mapped:
                     cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in mapped.items())
                     expr = f"(CASE {expr} {cases} ELSE {expr} END)"
+                if column.pseudonymize:
+                    expr = _keyed_hash(expr)
             selects.append(f"{expr} AS {_q(column.name)}")
+        personal = [c.name for c in self.contract.columns if c.pseudonymize]
+        if personal:
+            if layout.format.type == "jsonl":
+                raise IngestionError(
+                    f"{rel}: columns {personal} are tagged pseudonymize, which JSON sources "
+                    "do not support yet; remove the tag or deliver this source as CSV"
+                )
+            con.execute("SET VARIABLE rtm_pseudonymization_key = ?", [pseudonymization_key()])
+            # The quarantine keeps the delivered line, but never personal data in clear.
+            delivered = {
+                c: f"NULLIF(trim(r.{_q(mapping[c])}), '')" for c in personal if c in mapping
+            }
+            patch = ", ".join(
+                f"{_lit(mapping[c])}: {_keyed_hash(value)}" for c, value in delivered.items()
+            )
+            record = f"json_merge_patch({record}, to_json({{{patch}}}))" if patch else record
         con.execute(
             f"""CREATE TEMP TABLE _stage AS
             SELECT l.line AS _line, {record} AS _record, {", ".join(selects)}
