@@ -9,6 +9,7 @@ named. Paths and secrets come from the environment (read when called, never at i
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -75,6 +76,18 @@ class OnlineApi(_Strict):
         return self.base_url
 
 
+def _check_period_pattern(value: str | None) -> str | None:
+    if value is None:
+        return value
+    try:
+        compiled = re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    if "period" not in compiled.groupindex:
+        raise ValueError("needs a named group (?P<period>...) for the period")
+    return value
+
+
 class SourceConfig(_Strict):
     path: str
     # snapshot: each file is the full current extract and replaces the previous one;
@@ -83,6 +96,15 @@ class SourceConfig(_Strict):
     format: FileFormat = FileFormat()
     api: OnlineApi | None = None
     fields: dict[str, str] | None = None
+    # Regex with a named group `period` matched on file names: a later file of the same
+    # period restates (replaces) the earlier one. Without it, only a file re-delivered
+    # under the same name replaces its earlier version.
+    period_from_file_name: str | None = None
+
+    @field_validator("period_from_file_name")
+    @classmethod
+    def _period_group(cls, value: str | None) -> str | None:
+        return _check_period_pattern(value)
 
 
 class Delivery(_Strict):
@@ -100,6 +122,13 @@ class DistributorLayout(_Strict):
     columns: dict[str, str]
     constants: dict[str, str] = {}
     value_maps: dict[str, dict[str, str]] = {}
+    # See SourceConfig.period_from_file_name: how a restated month is recognised.
+    period_from_file_name: str | None = None
+
+    @field_validator("period_from_file_name")
+    @classmethod
+    def _period_group(cls, value: str | None) -> str | None:
+        return _check_period_pattern(value)
 
 
 class CompanyInfo(_Strict):

@@ -48,7 +48,9 @@ def working_db(tmp_path):
 
 def _deliver(con, source, delivered_at, distributor=None, loaded=10, held=0):
     con.execute(
-        "INSERT INTO raw.file_deliveries VALUES (?, ?, ?, 'h', 1, ?, 'loaded', NULL, ?, ?, ?, "
+        "INSERT INTO raw.file_deliveries (file, source, distributor_id, file_hash, size_bytes, "
+        "delivered_at, status, duplicate_of, rows_read, rows_loaded, rows_quarantined, loaded_at) "
+        "VALUES (?, ?, ?, 'h', 1, ?, 'loaded', NULL, ?, ?, ?, "
         "current_timestamp::TIMESTAMP)",
         [
             f"{source}/{delivered_at}",

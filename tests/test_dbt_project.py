@@ -509,7 +509,9 @@ def _build_raw_database(path: Path) -> None:
         ],
     )
     con.execute(
-        """INSERT INTO raw.file_deliveries VALUES
+        """INSERT INTO raw.file_deliveries (file, source, distributor_id, file_hash, size_bytes,
+        delivered_at, status, duplicate_of, rows_read, rows_loaded, rows_quarantined, loaded_at)
+        VALUES
         ('distributors/d01/VENTES_202610.csv', 'distributor_sell_out', 'D01', 'h1', 900,
          '2026-11-05 01:00', 'loaded', NULL, 6, 5, 1, '2026-11-05 02:00'),
         ('distributors/d01/VENTES_202610 (1).csv', 'distributor_sell_out', 'D01', 'h1', 900,

@@ -197,3 +197,67 @@ def test_a_landing_symlink_leading_outside_is_refused(warehouse, tmp_path):  # n
     ):
         _load(con, landing, tmp_path, layout)
     assert con.execute("SELECT count(*) FROM raw.file_deliveries").fetchone()[0] == 0
+
+
+def test_a_late_restatement_of_a_past_month_replaces_that_month(warehouse, tmp_path):  # noqa: F811
+    import os
+
+    con, landing = warehouse
+    layout = _layout("D02")  # period_from_file_name: sellout_(?P<period>YYYY-MM)
+    original = _write(
+        landing,
+        layout,
+        "sellout_2026-08.csv",
+        _render(layout, [_good_row(i, unit="bottle") for i in range(1, 4)]),
+    )
+    september = _write(
+        landing, layout, "sellout_2026-09.csv", _render(layout, [_good_row(9, unit="bottle")])
+    )
+    os.utime(original, (1_790_000_000, 1_790_000_000))
+    os.utime(september, (1_791_000_000, 1_791_000_000))
+    _load(con, landing, tmp_path, layout)
+    corrected = _write(
+        landing,
+        layout,
+        "sellout_2026-08_corrected.csv",
+        _render(layout, [_good_row(1, unit="bottle", quantity=12.0), _good_row(2, unit="bottle")]),
+    )
+    os.utime(corrected, (1_792_000_000, 1_792_000_000))  # delivered after September's file
+    _load(con, landing, tmp_path, layout)
+
+    assert con.execute(
+        "SELECT _source_file, count(*), sum(quantity) FROM raw.distributor_sell_out "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall() == [
+        ("distributors/d02_chr_ouest/sellout_2026-08_corrected.csv", 2, 18.0),
+        ("distributors/d02_chr_ouest/sellout_2026-09.csv", 1, 6.0),
+    ]
+    assert con.execute(
+        "SELECT file, status, delivery_key FROM raw.file_deliveries ORDER BY delivered_at"
+    ).fetchall() == [
+        ("distributors/d02_chr_ouest/sellout_2026-08.csv", "superseded", "D02:2026-08"),
+        ("distributors/d02_chr_ouest/sellout_2026-09.csv", "loaded", "D02:2026-09"),
+        ("distributors/d02_chr_ouest/sellout_2026-08_corrected.csv", "loaded", "D02:2026-08"),
+    ]
+    assert reconcile(con, "distributor_sell_out") == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (r"sellout_(\d{4}-\d{2})", r"needs a named group \(\?P<period>"),
+        (r"sellout_(?P<period>\d{4", r"not a valid regular expression"),
+    ],
+)
+def test_a_bad_period_pattern_fails_fast_naming_the_key(tmp_path, pattern, message):
+    from pathlib import Path
+
+    from orchestration.config import ConfigError, load_company_config
+
+    text = Path("examples/sample_company/company.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "company.yaml"
+    broken.write_text(
+        text.replace(r"'sellout_(?P<period>\d{4}-\d{2})'", repr(pattern)), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=rf"distributors.1.period_from_file_name: .*{message}"):
+        load_company_config(broken)

@@ -17,6 +17,7 @@ import codecs
 import csv
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -57,10 +58,22 @@ class FileLayout:
     constants: dict[str, str] = field(default_factory=dict)
     value_maps: dict[str, dict[str, str]] = field(default_factory=dict)
     json_fields: dict[str, str] = field(default_factory=dict)
+    # Regex with a group `period` read from the file name: a later file with the same
+    # period is a restatement and replaces the earlier file's rows (append sources only).
+    period_pattern: str | None = None
 
     @property
     def label(self) -> str:
         return self.distributor_id or self.source
+
+    def delivery_key(self, rel: str) -> str:
+        """What a later delivery replaces: the same period when the layout names it in its
+        file names, else the same file."""
+        if self.period_pattern:
+            match = re.search(self.period_pattern, Path(rel).name)
+            if match:
+                return f"{self.label}:{match.group('period')}"
+        return rel
 
     @classmethod
     def for_source(cls, name: str, source: SourceConfig) -> FileLayout:
@@ -70,6 +83,7 @@ class FileLayout:
             format=source.format,
             mode=source.mode,
             json_fields=dict(source.fields or {}),
+            period_pattern=source.period_from_file_name,
         )
 
     @classmethod
@@ -82,6 +96,7 @@ class FileLayout:
             columns=dict(layout.columns),
             constants=dict(layout.constants),
             value_maps={k: dict(v) for k, v in layout.value_maps.items()},
+            period_pattern=layout.period_from_file_name,
         )
 
 
@@ -96,6 +111,7 @@ class FileResult:
     rows_quarantined: int = 0
     duplicate_of: str | None = None
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    delivery_key: str | None = None
 
 
 def _q(identifier: str) -> str:
@@ -152,6 +168,8 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection, contracts: Iterable[Contra
             rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, loaded_at TIMESTAMP
         )"""
     )
+    # Added after the first release: a warehouse created before gets the column here.
+    con.execute("ALTER TABLE raw.file_deliveries ADD COLUMN IF NOT EXISTS delivery_key VARCHAR")
 
 
 def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -282,7 +300,10 @@ class ContractLoader:
         files = [
             (layout, self._inside_landing(path))
             for layout in layouts
-            for path in sorted(self.landing_dir.glob(layout.glob))
+            # in delivery order, so that a restatement is applied after what it restates
+            for path in sorted(
+                self.landing_dir.glob(layout.glob), key=lambda p: (p.stat().st_mtime, p.name)
+            )
             if path.is_file()
         ]
         results = []
@@ -319,6 +340,7 @@ class ContractLoader:
             [rel, digest],
         ).fetchone()[0]
         result = FileResult(rel, self.contract.key, layout.distributor_id, "unchanged")
+        result.delivery_key = layout.delivery_key(rel)
         if same_path:
             return result
         stat = path.stat()
@@ -340,7 +362,9 @@ class ContractLoader:
             result.status = "loaded"
             self.con.execute("BEGIN TRANSACTION")
             try:
-                self._replace_previous(layout, rel)
+                replaced = self._replace_previous(layout, rel, result.delivery_key)
+                if any(r != rel for r in replaced):
+                    self.log(f"{rel}: restates {', '.join(r for r in replaced if r != rel)}")
                 self._route_rows(layout, rel, digest, result)
                 self._record_delivery(result, digest, stat.st_size, delivered_at)
                 self.con.execute("COMMIT")
@@ -500,20 +524,43 @@ class ContractLoader:
             FROM _read r JOIN _lines l USING (_ordinal)"""
         )
 
-    def _replace_previous(self, layout: FileLayout, rel: str) -> None:
-        """A snapshot replaces the source's earlier rows; a corrected re-delivery under the
-        same name replaces that file's own rows. The ledger keeps what was there before."""
+    def _replace_previous(self, layout: FileLayout, rel: str, key: str) -> list[str]:
+        """A snapshot replaces the source's earlier rows; a corrected re-delivery (same
+        name, or same period when the layout reads periods from file names) replaces the
+        earlier file's rows. The ledger keeps what was there before, marked superseded."""
         table = self.contract.physical_table
         if layout.mode == "snapshot":
-            condition, params = "source = ? AND status = 'loaded'", [self.contract.key]
+            replaced = [
+                r[0]
+                for r in self.con.execute(
+                    "SELECT file FROM raw.file_deliveries WHERE source = ? AND status = 'loaded'",
+                    [self.contract.key],
+                ).fetchall()
+            ]
             self.con.execute(f"DELETE FROM {table}")
         else:
-            condition, params = "file = ? AND status = 'loaded'", [rel]
-            self.con.execute(f"DELETE FROM {table} WHERE _source_file = ?", [rel])
-            self.con.execute("DELETE FROM raw.quarantine WHERE file = ?", [rel])
+            replaced = [
+                r[0]
+                for r in self.con.execute(
+                    "SELECT file FROM raw.file_deliveries WHERE source = ? AND status = 'loaded' "
+                    "AND (file = ? OR delivery_key = ?)",
+                    [self.contract.key, rel, key],
+                ).fetchall()
+            ]
+            self.con.execute(
+                f"DELETE FROM {table} WHERE _source_file IN (SELECT unnest(?::VARCHAR[]))",
+                [replaced],
+            )
+            self.con.execute(
+                "DELETE FROM raw.quarantine WHERE file IN (SELECT unnest(?::VARCHAR[]))",
+                [replaced],
+            )
         self.con.execute(
-            f"UPDATE raw.file_deliveries SET status = 'superseded' WHERE {condition}", params
+            "UPDATE raw.file_deliveries SET status = 'superseded' "
+            "WHERE source = ? AND status = 'loaded' AND file IN (SELECT unnest(?::VARCHAR[]))",
+            [self.contract.key, replaced],
         )
+        return replaced
 
     def _route_rows(self, layout: FileLayout, rel: str, digest: str, result: FileResult) -> None:
         con, contract = self.con, self.contract
@@ -598,8 +645,10 @@ class ContractLoader:
         self, result: FileResult, digest: str, size: int, delivered_at: datetime
     ) -> None:
         self.con.execute(
-            "INSERT INTO raw.file_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "current_timestamp::TIMESTAMP)",
+            "INSERT INTO raw.file_deliveries (file, source, distributor_id, file_hash, "
+            "size_bytes, delivered_at, status, duplicate_of, rows_read, rows_loaded, "
+            "rows_quarantined, delivery_key, loaded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp::TIMESTAMP)",
             [
                 result.file,
                 result.source,
@@ -612,6 +661,7 @@ class ContractLoader:
                 result.rows_read,
                 result.rows_loaded,
                 result.rows_quarantined,
+                result.delivery_key,
             ],
         )
 
