@@ -97,14 +97,15 @@ def test_quarantine_ceiling_and_freshness_per_distributor(working_db):
     )
 
 
-def test_replayed_month_uses_the_newest_file_delivery_as_clock(working_db):
+def test_replayed_month_is_checked_at_the_night_its_data_is_due(working_db):
     company = load_company_config()
     clock = FreshnessClock.for_company(company)  # the sample pins as_of_month 2026-10
-    assert clock.now is None and clock.replay_month_end == datetime(2026, 11, 1)
+    latency = max(c.latency_days for c in CONTRACTS.values())
+    assert clock.replay_month_end == datetime(2026, 11, 1)
+    assert (clock.now - clock.replay_month_end).days == latency
     with duckdb.connect(str(working_db)) as con:
-        _deliver(con, "distributor_sell_out", datetime(2026, 11, 9), "D01")
         _deliver(con, "sales_reps", datetime(2026, 11, 1, 2))  # snapshot taken after the month
-        _deliver(con, "call_log", datetime(2026, 9, 2))  # stopped two months ago
+        _deliver(con, "call_log", datetime(2026, 9, 2))  # stopped two months before
     reps = {o.check: o.passed for o in check_source(working_db, REPS, clock)}
     calls = {o.check: o.passed for o in check_source(working_db, CONTRACTS["call_log"], clock)}
     assert reps["freshness"] and not calls["freshness"]

@@ -14,9 +14,9 @@ is published:
 - freshness: the newest delivery (per distributor for sell-out) is not older than the
   contract's delivery frequency plus its latency, against the wall clock when the company
   runs live. When the company replays a pinned `as_of_month` (the sample company) the
-  clock is the newest file delivery of any source, so a sender that stopped while the
-  others went on is still caught, and a snapshot source is current when its extract was
-  taken after the replayed month.
+  clock is the night that month's data is due (its end plus the longest contract
+  latency), so a sender that stopped months before is still caught, and a snapshot
+  source is current when its extract was taken after the replayed month.
 
 Severities come from the contract rules (`severity: warning` publishes and reports; the
 default, error, blocks publishing). Generated checks are errors, freshness a warning.
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -168,19 +168,13 @@ def _freshness(
     ).fetchall()
     if not rows:
         return [CheckOutcome(contract.key, FRESHNESS_CHECK, False, WARNING, "no delivery received")]
-    reference = clock.now
-    if reference is None:
-        reference = con.execute(
-            "SELECT max(delivered_at) FROM raw.file_deliveries WHERE source IN "
-            "(SELECT unnest(?::VARCHAR[]))",
-            [list(clock.file_sources)],
-        ).fetchone()[0]
     outcomes = []
     for sender, newest in rows:
-        age_days = (reference - newest).total_seconds() / 86400 if reference else 0.0
+        age_days = (clock.now - newest).total_seconds() / 86400
         fresh = age_days <= allowed_days
-        if clock.now is None and contract.key in clock.snapshot_sources:
-            fresh = clock.replay_month_end is None or newest >= clock.replay_month_end
+        if clock.replay_month_end and contract.key in clock.snapshot_sources:
+            # a replayed month has one extract: current when taken after the month closed
+            fresh = newest >= clock.replay_month_end
         outcomes.append(
             CheckOutcome(
                 contract.key,
@@ -188,7 +182,7 @@ def _freshness(
                 fresh,
                 WARNING,
                 f"newest delivery {newest:%Y-%m-%d %H:%M}, {age_days:.1f} days before "
-                f"{'now' if clock.now else 'the newest file delivery'} (allowed {allowed_days})",
+                f"{clock.now:%Y-%m-%d} (allowed {allowed_days})",
             )
         )
     return outcomes
@@ -196,27 +190,26 @@ def _freshness(
 
 @dataclass(frozen=True)
 class FreshnessClock:
-    """What "now" means for freshness: the wall clock (live), or a replayed month."""
+    """What "now" means for freshness: the wall clock (live), or the night a replayed
+    month's data is due: its end plus the longest latency any contract allows."""
 
-    now: datetime | None
-    file_sources: tuple[str, ...] = ()
-    snapshot_sources: tuple[str, ...] = ()
+    now: datetime
     replay_month_end: datetime | None = None
+    snapshot_sources: tuple[str, ...] = ()
 
     @classmethod
     def for_company(cls, company, now: datetime | None = None) -> FreshnessClock:
         if not company.company.as_of_month:
             return cls(now=(now or datetime.now(UTC)).replace(tzinfo=None))
+        from orchestration.contracts import load_contracts
+
         year, month = map(int, company.company.as_of_month.split("-"))
         month_end = datetime(year + month // 12, month % 12 + 1, 1)
-        files = [n for n, s in company.sources.items() if s.api is None]
-        if company.distributors:
-            files.append("distributor_sell_out")
+        latency = max(c.latency_days for c in load_contracts().values())
         return cls(
-            now=None,
-            file_sources=tuple(files),
-            snapshot_sources=tuple(n for n, s in company.sources.items() if s.mode == "snapshot"),
+            now=month_end + timedelta(days=latency),
             replay_month_end=month_end,
+            snapshot_sources=tuple(n for n, s in company.sources.items() if s.mode == "snapshot"),
         )
 
 
