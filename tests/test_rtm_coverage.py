@@ -257,10 +257,14 @@ def test_planted_call_patterns_are_found(pipeline_run, published):
     found = {account_id: (status, loss) for account_id, status, loss in rows}
     over = [found[a] for a, kind in patterns.items() if kind == "over_served" and a in found]
     under = [found[a] for a, kind in patterns.items() if kind == "under_served" and a in found]
-    assert len(over) >= 10 and len(under) >= 10
+    assert len(over) >= 20 and len(under) >= 20
     over_rate = sum(s == "over_served" for s, _ in over) / len(over)
     over_loss = sum(loss for _, loss in over) / len(over)
     under_rate = sum(s in ("under_served", "never_called") for s, _ in under) / len(under)
-    assert over_rate >= 0.8, over_rate
-    assert over_loss >= 0.5, over_loss
-    assert under_rate >= 0.8, under_rate
+    # Measured on the 800-account test company (seed 7), sample rtm/scoring config: 29 planted
+    # over-served accounts, 28 over_served (96.6 %; the other, class B, had 15 calls in r12 for
+    # a planted 28 a year: on plan), 29 loss-making (100 %); 29 planted under-served accounts,
+    # all under_served (8) or never_called (21). Thresholds leave room for one or two misses.
+    assert over_rate >= 0.85, over_rate
+    assert over_loss >= 0.8, over_loss
+    assert under_rate >= 0.9, under_rate
