@@ -39,6 +39,7 @@ class Coverage(_Strict):
     zero_guideline_max_calls: int = Field(2, ge=0)
     overlap_min_people: int = Field(2, ge=2)
     remote_classes: list[str] = []
+    working_weeks_per_year: float = Field(46, gt=0, le=53)
 
     @model_validator(mode="after")
     def _band(self) -> Coverage:

@@ -14,10 +14,10 @@
 --   calls_on_class_a_r12 / calls_on_class_d_r12: those calls on accounts of class A / D;
 --   remote_class_time_share = call hours on accounts whose class is in
 --   rtm.coverage.remote_classes (guideline: telesales or mail) / call_hours_r12
---   capacity_hours_r12 = weekly_capacity_hours x var rtm_working_weeks_per_year (default 46)
+--   capacity_hours_r12 = weekly_capacity_hours x rtm.yaml coverage.working_weeks_per_year
 --   of the rep / of the territory's reps; staff_hours_r12 = hours of the calls those reps made;
 --   capacity_used_share = staff_hours_r12 / capacity_hours_r12.
-{%- set working_weeks = var('rtm_working_weeks_per_year', 46) %}
+{%- set working_weeks = var('rtm').coverage.working_weeks_per_year %}
 with
 
 coverage as (
