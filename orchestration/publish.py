@@ -23,6 +23,8 @@ from pathlib import Path
 import duckdb
 
 PUBLISHED_STORAGE_VERSION = "v1.4.0"
+# Published with the marts: BI shows which checks passed for the data it is reading.
+QUALITY_RESULTS = ("quality", "data_quality_results")
 VERSION_PREFIX = "published_"
 
 

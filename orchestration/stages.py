@@ -11,7 +11,7 @@ from collections.abc import Callable
 from orchestration.config import DBT_PROJECT_DIR, Settings
 from orchestration.contracts import load_contracts
 from orchestration.ingest.run import SourceSummary, ingest_source
-from orchestration.publish import Publication, publish
+from orchestration.publish import QUALITY_RESULTS, Publication, publish
 from orchestration.quality.gx_checks import CheckOutcome, validate_table
 from orchestration.quality.results import store_results
 
@@ -113,7 +113,7 @@ def publish_marts(settings: Settings, run_id: str) -> Publication:
     return publish(
         settings.working_db,
         settings.published_db,
-        [(m.schema, m.name) for m in marts],
+        [*((m.schema, m.name) for m in marts), QUALITY_RESULTS],
         run_id,
         keep_versions=settings.company.publishing.keep_versions,
     )

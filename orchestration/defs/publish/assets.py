@@ -2,16 +2,18 @@
 
 import dagster as dg
 
+from orchestration.contracts import load_contracts
 from orchestration.defs.resources import RtmResource
 from orchestration.defs.transform.manifest import mart_models
-from orchestration.publish import PublishBlocked, publish
+from orchestration.publish import QUALITY_RESULTS, PublishBlocked, publish
 
 PUBLISHED_KEY = dg.AssetKey(["published_warehouse"])
 
 
 def build_publish_defs() -> dg.Definitions:
     marts = mart_models()
-    checked = sorted(m.name for m in marts if m.expectations)
+    # every mart with expectations and every source (its contract suite) must have results
+    checked = sorted([*(m.name for m in marts if m.expectations), *load_contracts()])
 
     @dg.asset(
         key=PUBLISHED_KEY,
@@ -33,7 +35,7 @@ def build_publish_defs() -> dg.Definitions:
             publication = publish(
                 settings.working_db,
                 settings.published_db,
-                [(m.schema, m.name) for m in marts],
+                [*((m.schema, m.name) for m in marts), QUALITY_RESULTS],
                 run_id=context.run_id,
                 keep_versions=settings.company.publishing.keep_versions,
             )

@@ -43,7 +43,8 @@ def contract_asset_check(contract: Contract) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(["raw", contract.key]),
         name=CONTRACT_CHECK,
-        blocking=False,
+        # blocking: an error stops what reads the source (and so the publish); warnings pass
+        blocking=True,
         description=f"Great Expectations suite generated from data_contracts/"
         f"{contract.path.name} (columns, types, required, keys, allowed values, ranges, "
         "table rules) plus quarantine ceiling and freshness; errors block publishing.",
