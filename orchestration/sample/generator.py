@@ -754,6 +754,9 @@ def _write_sell_out_and_direct(
     sold = np.zeros((max(n_d, 1), m_count, len(products)), dtype=np.int64)  # bottles
     inv_counter = np.zeros((max(n_d, 1), m_count), dtype=np.int64)
     dist_lines = np.zeros((max(n_d, 1), m_count), dtype=np.int64)
+    # what each distributor's own system totals per month (the basis of its declaration)
+    dist_bottles = np.zeros((max(n_d, 1), m_count), dtype=np.int64)
+    dist_amount = np.zeros((max(n_d, 1), m_count))
     markup = np.array([MARKUPS.get(dl.id, 1.2) for dl in dls] or [1.2])
     avg_markup = float(markup.mean())
     case_buyer = np.isin(o.channel, [HYPER, WHOLE])
@@ -804,7 +807,7 @@ def _write_sell_out_and_direct(
                     markup[d] / avg_markup,
                     sinks,
                     sold,
-                    dist_lines,
+                    (dist_lines, dist_bottles, dist_amount),
                     rng_inj,
                     rng,
                 )
@@ -839,6 +842,7 @@ def _write_sell_out_and_direct(
     # --- delivery times, late / duplicate / missing files
     rng_t = stream(ctx.seed, "deliver.sellout")
     special = {"missing": [], "late": [], "duplicate": []}
+    delivered_on: dict[tuple[int, int], datetime] = {}
     if n_d:
         d, m = missing
         token = _dist_token(dls[d].id, labels[m], int(window.days[m]))
@@ -859,6 +863,7 @@ def _write_sell_out_and_direct(
             delivered = _at(window.ends[m] + days_after, rng_t.uniform(5, 20))
             status = "normal"
         sink.close(delivered)
+        delivered_on[(d, m)] = delivered
         ctx.files.append(
             FileRecord(sink.rel, "distributor_sell_out", dls[d].id, labels[m], delivered, status)
         )
@@ -904,6 +909,8 @@ def _write_sell_out_and_direct(
         sink.close(delivered)
         ctx.files.append(FileRecord(sink.rel, "erp_sell_in", "", labels[m], delivered))
 
+    _write_declarations(ctx, dls, sinks, delivered_on, dist_bottles, dist_amount)
+
     dist_reps = {d: max(3, int(round(len(masters[d]["codes"]) / 600))) for d in range(n_d)}
     return {
         "masters": masters,
@@ -914,6 +921,52 @@ def _write_sell_out_and_direct(
         "dist_erp_lines": dist_erp_lines,
         "dist_reps": dist_reps,
     }
+
+
+def _write_declarations(ctx: Ctx, dls, sinks, delivered_on, dist_bottles, dist_amount) -> None:
+    """The distributor portal's monthly export: per distributor and reported month, the lines,
+    bottles and value it declares, on the day it delivered its report. A reliable
+    distributor declares what its delivered file holds (its own system's totals, before any
+    export glitch garbled a row); a month it did not deliver has no declaration; a file it
+    re-sent is declared once. One export per month, once the late reports are in."""
+    if not dls or "distributor_declarations" not in (ctx.cfg.get("sources") or {}):
+        return
+    window = ctx.window
+    rng = stream(ctx.seed, "deliver.declarations")
+    cols = [
+        ("distributor_id", "raw"),
+        ("period", "raw"),
+        ("declared_lines", "int"),
+        ("declared_bottles", "int"),
+        ("declared_amount_eur", "dec2"),
+        ("declared_at", "date"),
+    ]
+    for m in range(window.months):
+        ds = [d for d in range(len(dls)) if (d, m) in sinks]
+        declared_at = [np.datetime64(delivered_on[(d, m)].date()) for d in ds]
+        table = pa.table(
+            {
+                "distributor_id": pa.array([dls[d].id for d in ds], pa.string()),
+                "period": pa.array([window.labels[m]] * len(ds), pa.string()),
+                "declared_lines": pa.array([sinks[(d, m)].rows for d in ds], pa.int64()),
+                "declared_bottles": pa.array([int(dist_bottles[d, m]) for d in ds], pa.int64()),
+                "declared_amount_eur": pa.array(
+                    [round(float(dist_amount[d, m]), 2) for d in ds], pa.float64()
+                ),
+                "declared_at": pa.array(np.array(declared_at, dtype="datetime64[D]")),
+            }
+        )
+        export_day = max([window.ends[m] + 40] + [day + 1 for day in declared_at])
+        _write_table(
+            ctx,
+            "distributor_declarations",
+            table,
+            cols,
+            window.labels[m],
+            window.labels[m],
+            _at(export_day, rng.uniform(8, 18)),
+            family="distributor_declarations",
+        )
 
 
 def _emit_distributor_lines(
@@ -930,10 +983,11 @@ def _emit_distributor_lines(
     price_scale,
     sinks,
     sold,
-    dist_lines,
+    totals,
     rng_inj,
     rng,
 ) -> None:
+    dist_lines, dist_bottles, dist_amount = totals
     if dl.constant_unit == "case":
         # A layout in cases: its customers buy whole cases (stochastic rounding keeps the
         # expected volume; lines that round to nothing are not bought).
@@ -1004,6 +1058,10 @@ def _emit_distributor_lines(
     lines = render_lines(ctx.con, pa.table(cols), kinds, dl.layout).combine_chunks()
     # lines are sorted by month: write each month's slice to its file
     bounds = np.searchsorted(month, np.arange(ctx.window.months + 1))
+    dist_bottles[d] += np.bincount(month, weights=bottles, minlength=ctx.window.months).astype(
+        np.int64
+    )
+    dist_amount[d] += np.bincount(month, weights=amount, minlength=ctx.window.months)
     for m in range(ctx.window.months):
         lo, hi = int(bounds[m]), int(bounds[m + 1])
         if hi > lo:
