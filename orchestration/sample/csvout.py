@@ -117,6 +117,9 @@ def parse_fields(line: str, delimiter: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------
+BULK_PENDING = 20
+
+
 @dataclass
 class Injection:
     """One defect to plant in a file: `mutate` gets the parsed fields of a candidate row and
@@ -251,9 +254,19 @@ class CsvSink:
         used: set[int] = set()
         still_pending = []
         eol = self.layout.eol
-        for inj in self.pending:
+        # Many pending defects (a sloppy sender's ~2% of rows): one draw of candidate rows for
+        # all of them instead of a permutation of the whole chunk per defect.
+        bulk = len(self.pending) > BULK_PENDING and not any(i.insert for i in self.pending)
+        if bulk:
+            size = min(total, 4 * len(self.pending) + 50)
+            pool = rng.choice(total, size=size, replace=False)
+            per = -(-size // len(self.pending))
+        for n_inj, inj in enumerate(self.pending):
             done = False
-            candidates = rng.permutation(total)[:200]
+            if bulk:
+                candidates = np.roll(pool, -n_inj)[:per]
+            else:
+                candidates = rng.permutation(total)[:200]
             for k in candidates:
                 k = int(k)
                 if inj.insert:

@@ -1,5 +1,14 @@
 """Transactions of the sample company: purchases (sell-out and direct sell-in), calls,
-A&P spend and field surveys. Vectorised over a chunk of outlets / accounts at a time."""
+A&P spend and field surveys. Vectorised over a chunk of outlets / accounts at a time.
+
+Planted route-to-market patterns (written to the ground truth by the generator):
+
+- calls: ~4% of active CRM accounts are *over-served* (small, low-potential accounts that
+  their field rep visits 24-40 times a year) and ~4% *under-served* (top-15% potential,
+  low share, 0-1 calls a year): plant_call_patterns;
+- A&P: the sell-out uplift after an account's first spend depends on the spend type
+  (AP_UPLIFT); pos_material has none.
+"""
 
 from __future__ import annotations
 
@@ -210,6 +219,68 @@ def call_counts(rng: np.random.Generator, rate: np.ndarray, window: Window) -> n
     return rng.poisson(rate[:, None] / 12.0 * season[None, :])
 
 
+NO_PATTERN, OVER_SERVED, UNDER_SERVED = 0, 1, 2
+CALL_PATTERNS = ("", "over_served", "under_served")
+CALL_PATTERN_SHARE = 0.04
+
+
+def _rank(x: np.ndarray) -> np.ndarray:
+    """Rank of each value in [0, 1] (ties broken by position)."""
+    return np.argsort(np.argsort(x, kind="stable"), kind="stable") / max(1, len(x) - 1)
+
+
+def plant_call_patterns(
+    rng: np.random.Generator,
+    rate: np.ndarray,
+    potential: np.ndarray,
+    share: np.ndarray,
+    eligible: np.ndarray,
+    field_owner: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Override the call rate of two planted groups among the `eligible` CRM rows (active,
+    not duplicates), each ~CALL_PATTERN_SHARE of them:
+
+    - over_served: yearly brand value (potential x share) in the bottom 40% and potential
+      below the median, owned by a field rep, who visits them 24-40 times a year;
+    - under_served: category potential in the top 15% and share below the median, called
+      0 or 1 time a year.
+
+    Returns (rate, pattern) with pattern NO_PATTERN / OVER_SERVED / UNDER_SERVED per row."""
+    rate = rate.copy()
+    pattern = np.zeros(len(rate), dtype=np.int8)
+    base = np.flatnonzero(eligible)
+    if len(base) < 20:
+        return rate, pattern
+    k = int(round(CALL_PATTERN_SHARE * len(base)))
+    value_r = _rank(potential[base] * share[base])
+    pot_r = _rank(potential[base])
+    share_r = _rank(share[base])
+    over_pool = base[(value_r < 0.4) & (pot_r < 0.5) & field_owner[base]]
+    under_pool = base[(pot_r >= 0.85) & (share_r < 0.5)]
+    over = rng.permutation(over_pool)[:k]
+    under = rng.permutation(under_pool)[:k]
+    pattern[over] = OVER_SERVED
+    pattern[under] = UNDER_SERVED
+    rate[over] = np.round(rng.uniform(24, 40, len(over)), 1)
+    rate[under] = rng.integers(0, 2, len(under)).astype(float)
+    return rate, pattern
+
+
+def cap_calls_per_year(counts: np.ndarray, window: Window, cap: int = 1) -> np.ndarray:
+    """At most `cap` calls in each 12-month block (blocks counted back from the window's
+    last month, so the last 12 months are one block), the earliest ones kept."""
+    if not counts.size:
+        return counts
+    m = counts.shape[1]
+    block = (m - 1 - np.arange(m)) // 12
+    c = np.minimum(counts, cap)
+    before = np.cumsum(c, axis=1) - c  # calls kept in earlier months ...
+    starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
+    block_start = starts[np.searchsorted(starts, np.arange(m), side="right") - 1]
+    before = before - before[:, block_start]  # ... of the same block
+    return np.clip(cap - before, 0, c)
+
+
 def spend_types_for(channel: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """listing_fee, promotion, pos_material, event, sampling, incentive by channel."""
     probs = np.zeros((len(channel), 6))
@@ -229,3 +300,7 @@ def spend_types_for(channel: np.ndarray, rng: np.random.Generator) -> np.ndarray
 
 
 SPEND_TYPES = ("listing_fee", "promotion", "pos_material", "event", "sampling", "incentive")
+# Sell-out uplift (fraction of the account's monthly brand value) from the month of an
+# account's first A&P spend on, by its spend type (same order as SPEND_TYPES). Point-of-sale
+# material is the planted useless spend.
+AP_UPLIFT = np.array([0.22, 0.30, 0.0, 0.25, 0.20, 0.27])

@@ -45,8 +45,14 @@ from orchestration.sample.facts import (
     OUTCOME_P,
     OUTCOMES,
     RESOURCE_TYPES,
+    AP_UPLIFT,
+    CALL_PATTERNS,
+    OVER_SERVED,
     SPEND_TYPES,
+    UNDER_SERVED,
     call_counts,
+    cap_calls_per_year,
+    plant_call_patterns,
     call_rates,
     simulate_purchases,
     spend_types_for,
@@ -72,6 +78,7 @@ from orchestration.sample.world import (
     CONV,
     ETAIL,
     HYPER,
+    LOYAL,
     PATTERNS,
     SIZE_BANDS,
     SPEC,
@@ -122,6 +129,18 @@ NAF = {
 NAF_P = {CONV: [0.6, 0.4], BAR: [0.6, 0.35, 0.05]}
 SPIRITS_SHARE_OF_REVENUE = np.array([0.03, 0.04, 0.06, 0.35, 0.18, 0.5, 0.25])
 REVENUE_BANDS = ("<0.5M", "0.5-2M", "2-10M", "10-50M", ">50M")
+# The planted late-and-sloppy distributor: every report 8-25 days after its due date, ~2% of
+# its lines broken (quarantined by ingestion), declarations that do not match its lines, and
+# two months of sell-out over-reported (quantities x OVER_REPORT_FACTOR) beyond what it
+# bought. The other distributors are reliable.
+LATE_AND_SLOPPY = "D05"
+SLOPPY_BAD_LINE_RATE = 0.02
+SLOPPY_DAYS_LATE = (8, 25)
+OVER_REPORT_FACTOR = 3
+# A&P design: steady customers with at least this yearly brand value get most of the spend;
+# turns of each spend type (SPEND_TYPES order) among those measurable before and after
+AP_STEADY_MIN_EUR = 600.0
+AP_DESIGN_TURNS = np.array([1, 1, 2, 1, 1, 1])
 
 
 # ---------------------------------------------------------------------------------------
@@ -259,7 +278,7 @@ def generate_company(
     sell = _write_sell_out_and_direct(
         ctx, outlets, crm, rel, products, communes, dists, crm_row_of_outlet
     )
-    _write_calls(ctx, outlets, crm, sf, rel, dist_ids, sell["dist_reps"])
+    calls = _write_calls(ctx, outlets, crm, sf, rel, dist_ids, sell["dist_reps"])
     _write_ap_spend(ctx, ap, crm)
     _write_surveys(ctx, outlets, crm, sf)
     ext = _write_external(ctx, outlets, communes, crm_row_of_outlet, crm)
@@ -267,6 +286,7 @@ def generate_company(
 
     _close_all(ctx, dists)
     gt = _write_ground_truth(ctx, outlets, crm, truth_share, sell, ext, online, communes)
+    gt.update(_write_pattern_truth(ctx, crm, sell, calls, ap, dists))
     con.close()
 
     families: dict[str, dict] = {}
@@ -696,6 +716,7 @@ def _write_sell_out_and_direct(
         late = (late[0], max(0, m_count - 3))
 
     rng_inj = stream(ctx.seed, "inject.sellout")
+    sloppy = _sloppy_setup(ctx, dls)
     sinks: dict[tuple[int, int], CsvSink] = {}
     for d, dl in enumerate(dls):
         plan = defects.distributor_plan(
@@ -810,6 +831,7 @@ def _write_sell_out_and_direct(
                     (dist_lines, dist_bottles, dist_amount),
                     rng_inj,
                     rng,
+                    sloppy,
                 )
         # --- direct accounts: ERP sell-in lines
         didx = idx_all[o.is_direct[idx_all] & (o.share[idx_all] > 0) & o.in_crm[idx_all]]
@@ -857,6 +879,11 @@ def _write_sell_out_and_direct(
         due = int((dls[d].spec.get("delivery") or {}).get("due_days_after_month_end", 10))
         if (d, m) == late:
             delivered = _at(window.ends[m] + due + 25, rng_t.uniform(8, 18))
+            status = "late"
+        elif dls[d].id == LATE_AND_SLOPPY:
+            lo_late, hi_late = SLOPPY_DAYS_LATE
+            days_late = int(rng_t.integers(lo_late, hi_late + 1))
+            delivered = _at(window.ends[m] + due + days_late, rng_t.uniform(5, 20))
             status = "late"
         else:
             days_after = int(rng_t.integers(2, max(3, due + 1)))
@@ -909,10 +936,11 @@ def _write_sell_out_and_direct(
         sink.close(delivered)
         ctx.files.append(FileRecord(sink.rel, "erp_sell_in", "", labels[m], delivered))
 
-    _write_declarations(ctx, dls, sinks, delivered_on, dist_bottles, dist_amount)
+    _write_declarations(ctx, dls, sinks, delivered_on, dist_bottles, dist_amount, sloppy)
 
     dist_reps = {d: max(3, int(round(len(masters[d]["codes"]) / 600))) for d in range(n_d)}
     return {
+        "sloppy": sloppy,
         "masters": masters,
         "dls": dls,
         "special": special,
@@ -923,12 +951,16 @@ def _write_sell_out_and_direct(
     }
 
 
-def _write_declarations(ctx: Ctx, dls, sinks, delivered_on, dist_bottles, dist_amount) -> None:
+def _write_declarations(
+    ctx: Ctx, dls, sinks, delivered_on, dist_bottles, dist_amount, sloppy=None
+) -> None:
     """The distributor portal's monthly export: per distributor and reported month, the lines,
     bottles and value it declares, on the day it delivered its report. A reliable
     distributor declares what its delivered file holds (its own system's totals, before any
     export glitch garbled a row); a month it did not deliver has no declaration; a file it
-    re-sent is declared once. One export per month, once the late reports are in."""
+    re-sent is declared once. One export per month, once the late reports are in. The
+    late-and-sloppy distributor declares other figures than its lines: value 4-12% off,
+    bottles 3-10% off, lines 2-8% off (at least one line)."""
     if not dls or "distributor_declarations" not in (ctx.cfg.get("sources") or {}):
         return
     window = ctx.window
@@ -941,6 +973,19 @@ def _write_declarations(ctx: Ctx, dls, sinks, delivered_on, dist_bottles, dist_a
         ("declared_amount_eur", "dec2"),
         ("declared_at", "date"),
     ]
+    lines = np.zeros(dist_bottles.shape, dtype=np.int64)
+    for (d, m), sink in sinks.items():
+        lines[d, m] = sink.rows
+    bottles = dist_bottles.copy()
+    amount = np.round(dist_amount, 2)
+    if sloppy is not None:
+        rng_s = stream(ctx.seed, "declarations.sloppy")
+        d, m_count = sloppy["d"], window.months
+        sign = np.where(rng_s.random((3, m_count)) < 0.5, -1.0, 1.0)
+        amount[d] = np.round(amount[d] * (1 + sign[0] * rng_s.uniform(0.04, 0.12, m_count)), 2)
+        bottles[d] = np.round(bottles[d] * (1 + sign[1] * rng_s.uniform(0.03, 0.10, m_count)))
+        off = np.maximum(1, np.round(lines[d] * rng_s.uniform(0.02, 0.08, m_count)))
+        lines[d] = np.maximum(0, lines[d] + sign[2] * off).astype(np.int64)
     for m in range(window.months):
         ds = [d for d in range(len(dls)) if (d, m) in sinks]
         declared_at = [np.datetime64(delivered_on[(d, m)].date()) for d in ds]
@@ -948,11 +993,9 @@ def _write_declarations(ctx: Ctx, dls, sinks, delivered_on, dist_bottles, dist_a
             {
                 "distributor_id": pa.array([dls[d].id for d in ds], pa.string()),
                 "period": pa.array([window.labels[m]] * len(ds), pa.string()),
-                "declared_lines": pa.array([sinks[(d, m)].rows for d in ds], pa.int64()),
-                "declared_bottles": pa.array([int(dist_bottles[d, m]) for d in ds], pa.int64()),
-                "declared_amount_eur": pa.array(
-                    [round(float(dist_amount[d, m]), 2) for d in ds], pa.float64()
-                ),
+                "declared_lines": pa.array([int(lines[d, m]) for d in ds], pa.int64()),
+                "declared_bottles": pa.array([int(bottles[d, m]) for d in ds], pa.int64()),
+                "declared_amount_eur": pa.array([float(amount[d, m]) for d in ds], pa.float64()),
                 "declared_at": pa.array(np.array(declared_at, dtype="datetime64[D]")),
             }
         )
@@ -986,6 +1029,7 @@ def _emit_distributor_lines(
     totals,
     rng_inj,
     rng,
+    sloppy: dict | None = None,
 ) -> None:
     dist_lines, dist_bottles, dist_amount = totals
     if dl.constant_unit == "case":
@@ -1009,6 +1053,17 @@ def _emit_distributor_lines(
     bottles = cases * bpc if dl.constant_unit == "case" else pur.bottles[sel]
     np.add.at(sold[d], (month, sku), bottles)
     price = pur.unit_price[sel] * price_scale
+    is_sloppy = sloppy is not None and sloppy["d"] == d
+    if is_sloppy:
+        # over-reported months: the report shows more than was sold (and bought from us)
+        qty_now = cases if dl.constant_unit == "case" else bottles
+        inflate = np.isin(month, sloppy["over_months"]) & (
+            np.abs(qty_now) * OVER_REPORT_FACTOR <= 9999
+        )
+        factor = np.where(inflate, OVER_REPORT_FACTOR, 1)
+        bottles = bottles * factor
+        if dl.constant_unit == "case":
+            cases = cases * factor
     if dl.constant_unit == "case":
         qty = cases
         amount = np.round(qty * bpc * price, 2)
@@ -1067,8 +1122,40 @@ def _emit_distributor_lines(
         if hi > lo:
             dist_lines[d, m] += hi - lo
             sink = sinks.get((d, m))
-            if sink is not None:
+            if sink is None:
+                continue
+            if is_sloppy:
+                plan = sloppy["plan"]
+                n_bad = int(sloppy["rng"].binomial(hi - lo, SLOPPY_BAD_LINE_RATE))
+                if plan and n_bad:
+                    start = int(sloppy["rng"].integers(len(plan)))
+                    sink.pending.extend(plan[(start + i) % len(plan)] for i in range(n_bad))
+                sink.write(lines.slice(lo, hi - lo), sloppy["rng"])
+            else:
                 sink.write(lines.slice(lo, hi - lo), rng_inj)
+
+
+def _sloppy_setup(ctx: Ctx, dls) -> dict | None:
+    """The late-and-sloppy distributor's index, its over-reported months (two of the last 12
+    closed months, not the last one), its stream and the kinds of bad lines it sends."""
+    ids = [dl.id for dl in dls]
+    if LATE_AND_SLOPPY not in ids:
+        return None
+    d = ids.index(LATE_AND_SLOPPY)
+    dl = dls[d]
+    rng = stream(ctx.seed, "sloppy." + LATE_AND_SLOPPY)
+    m_count = ctx.window.months
+    pool = np.arange(max(0, m_count - 12), max(1, m_count - 1))
+    over = np.sort(rng.choice(pool, size=min(2, len(pool)), replace=False))
+    plan = [
+        inj
+        for inj in defects.distributor_plan(
+            dl.id, dl.header_of, dl.header, dl.spec.get("format") or {},
+            dl.spec.get("value_maps") or {},
+        )
+        if not inj.raw and not inj.insert
+    ]
+    return {"d": d, "over_months": over, "rng": rng, "plan": plan}
 
 
 def _emit_direct_lines(
@@ -1197,7 +1284,10 @@ def _emit_distributor_sell_in(
 
 
 # ---------------------------------------------------------------------------------------
-def _write_calls(ctx: Ctx, o, crm, sf, rel, dist_ids, dist_reps) -> None:
+def _write_calls(ctx: Ctx, o, crm, sf, rel, dist_ids, dist_reps) -> dict:
+    """Monthly call files. Returns the planted call patterns (rate and pattern per CRM row):
+    over-served accounts are visited by their owner, under-served ones get at most one call
+    in each 12 months and no distributor-rep calls."""
     window = ctx.window
     m_count = window.months
     labels = window.labels
@@ -1233,9 +1323,21 @@ def _write_calls(ctx: Ctx, o, crm, sf, rel, dist_ids, dist_reps) -> None:
     rates = call_rates(
         rng0, value, o.potential[out], crm.owner >= 0, crm.status_inactive, crm.dup_of >= 0
     )
+    field_owner = (crm.owner >= 0) & (sf.role[np.maximum(crm.owner, 0)] == "field_rep")
+    rates, call_pattern = plant_call_patterns(
+        stream(ctx.seed, "calls.patterns"),
+        rates,
+        o.potential[out],
+        o.share[out],
+        (crm.dup_of < 0) & ~crm.status_inactive,
+        field_owner,
+    )
+    over = call_pattern == OVER_SERVED
+    under = call_pattern == UNDER_SERVED
     prim = rel.first[out]
     has_dist = prim >= 0
     dist_rate = np.where(has_dist, rng0.gamma(1.0, 1.5, len(crm)), 0.0)
+    dist_rate = np.where(under, 0.0, dist_rate)
     dist_of = np.where(has_dist, rel.dist[np.maximum(prim, 0)], 0)
     n_rep = np.array([dist_reps.get(d, 3) for d in range(max(1, len(dist_ids)))])
     dist_rep_no = 1 + (rng0.integers(0, 1 << 30, len(crm)) % n_rep[dist_of])
@@ -1261,6 +1363,8 @@ def _write_calls(ctx: Ctx, o, crm, sf, rel, dist_ids, dist_reps) -> None:
         rows = order_key[a : a + CHUNK_ACCOUNTS]
         rng = stream(ctx.seed, "calls", chunk_no)
         counts = call_counts(rng, rates[rows], window)
+        u = under[rows]
+        counts[u] = cap_calls_per_year(counts[u], window)
         dcounts = call_counts(rng, dist_rate[rows], window) * (dist_ids != [])
         ri, mi = np.nonzero(counts)
         c = counts[ri, mi]
@@ -1280,6 +1384,7 @@ def _write_calls(ctx: Ctx, o, crm, sf, rel, dist_ids, dist_reps) -> None:
         probs[:, 2] = np.where(tel_support[call_row], 0.5, 0.0)
         probs[:, 3] = np.where(owner >= 0, 0.0, 1.0)
         who = choice_rows(rng, probs)
+        who = np.where(over[call_row], 0, who)  # over-served: their own field rep
         terr = crm.territory[call_row]
         region = sf.territory_region[terr]
         # unallocated accounts: mostly the same rep of the territory, sometimes another one
@@ -1305,6 +1410,7 @@ def _write_calls(ctx: Ctx, o, crm, sf, rel, dist_ids, dist_reps) -> None:
         n_all = len(all_row)
         days = random_days(rng, window.starts[all_month], window.days[all_month])
         mode = choice_rows(rng, MODE_PROBS[all_res])
+        mode = np.where(over[all_row] & (all_res != 3), 0, mode)  # ... who visits them
         dur_median = np.array([35.0, 8.0, 5.0, 30.0])[mode] * np.where(all_res == 0, 1.5, 1.0)
         duration = np.clip(np.round(rng.lognormal(np.log(dur_median), 0.45)), 2, 480)
         duration = np.where(mode == 2, 5, np.where(mode == 0, np.round(duration / 5) * 5, duration))
@@ -1345,30 +1451,65 @@ def _write_calls(ctx: Ctx, o, crm, sf, rel, dist_ids, dist_reps) -> None:
         delivered = _at(window.ends[m] + int(rng_t.integers(1, 3)), rng_t.uniform(0.5, 4))
         sink.close(delivered)
         ctx.files.append(FileRecord(sink.rel, "call_log", "", labels[m], delivered))
+    return {"rate": rates, "pattern": call_pattern}
 
 
 # ---------------------------------------------------------------------------------------
 def _ap_spend_rows(ctx: Ctx, o, crm) -> dict:
-    """A&P spend lines (~12% of accounts, bigger ones more often). Sets o.ap_month: sell-out
-    gets an uplift from the month of an account's first spend."""
+    """A&P spend lines (~25% of active accounts, bigger ones more often), one spend type per
+    account. Sets o.ap_month and o.ap_uplift: sell-out gets the uplift of the account's spend
+    type (AP_UPLIFT, none for pos_material) from the month of its first spend on.
+
+    Marketing favours steady, regular customers (loyal, buying all through the window, not
+    won or lost). So that the effect of each type can be measured with 6 months before and
+    after the first spend, most of those start spending between the 7th month of the window
+    and 6 months before its end, and get the spend types in turn (balanced); the other
+    spending accounts started before the window or start in its last 5 months, and get a
+    type that suits their channel."""
     rng = stream(ctx.seed, "ap_spend")
     window = ctx.window
+    m_count = window.months
     rows = np.flatnonzero((crm.dup_of < 0) & ~crm.status_inactive)
     out = crm.outlet[rows]
-    w = np.sqrt(o.potential[out])
-    p = np.clip(0.12 * w / w.mean(), 0, 0.9) if len(rows) else w
-    chosen = rows[rng.random(len(rows)) < p]
-    n_lines = 1 + rng.poisson(1.5 * window.months / 12, len(chosen))
-    line_row = np.repeat(chosen, n_lines)
+    # steady, regular customers (buying all through the window, not won or lost, loyal) are
+    # where marketing puts most of its money, and where its effect can be measured
+    steady = (o.share[out] > 0) & (o.start_month[out] == 0) & (o.stop_month[out] >= m_count)
+    steady &= (o.pattern[out] == LOYAL) & (o.potential[out] * o.share[out] >= AP_STEADY_MIN_EUR)
+    w = np.sqrt(o.potential[out]) * np.where(steady, 6.0, 0.5)
+    p = np.clip(0.25 * w / w.mean(), 0, 0.9) if len(rows) else w
+    pick_acc = rng.random(len(rows)) < p
+    chosen = rows[pick_acc]
+    steady = steady[pick_acc]
+    n_acc = len(chosen)
+    if m_count >= 13:
+        mid = (rng.random(n_acc) < 0.95) & steady
+        # the others were spending before the window, or start in its last months
+        edge = rng.integers(0, 11, n_acc)
+        edge = np.where(edge < 6, edge, m_count - 11 + edge)
+        first = np.where(mid, rng.integers(6, m_count - 5, n_acc), edge).astype(np.int64)
+    else:
+        first = rng.integers(0, m_count, n_acc).astype(np.int64)
+    identifiable = (first >= 6) & (first <= m_count - 6)
+    acc_type = spend_types_for(o.channel[crm.outlet[chosen]], rng)
+    ident = np.flatnonzero(identifiable)
+    turns = np.flatnonzero(AP_DESIGN_TURNS)  # spend type of each turn (pos_material twice)
+    turns = np.repeat(turns, AP_DESIGN_TURNS[turns])
+    acc_type[ident[rng.permutation(len(ident))]] = turns[np.arange(len(ident)) % len(turns)]
+    n_lines = 1 + rng.poisson(1.5 * m_count / 12, n_acc)
+    line_acc = np.repeat(np.arange(n_acc), n_lines)
+    line_row = chosen[line_acc]
     k = len(line_row)
-    month = rng.integers(0, window.months, k)
+    # the first line of each account is its first spend; the others follow it
+    starts = (np.cumsum(n_lines) - n_lines).astype(np.int64)
+    f = first[line_acc]
+    month = f + np.floor(rng.random(k) * (m_count - f)).astype(np.int64)
+    month[starts] = first
     day = random_days(rng, window.starts[month], window.days[month])
     outlet = crm.outlet[line_row]
-    stype = spend_types_for(o.channel[outlet], rng)
+    stype = acc_type[line_acc]
     amount = np.round(np.clip(o.potential[outlet] * rng.uniform(0.004, 0.03, k), 50, 200_000), 2)
-    first_month = np.full(len(o), window.months, dtype=np.int64)
-    np.minimum.at(first_month, outlet, month)
-    o.ap_month = first_month
+    o.ap_month[crm.outlet[chosen]] = first
+    o.ap_uplift[crm.outlet[chosen]] = AP_UPLIFT[acc_type]
     srt = np.lexsort((line_row, day))
     cat = np.array(["LF", "PR", "PLV", "EV", "SA", "IN"], dtype=object)
     label = pick(window.labels, month)
@@ -1387,6 +1528,7 @@ def _ap_spend_rows(ctx: Ctx, o, crm) -> dict:
         "type": stype[srt],
         "amount": amount[srt],
         "campaign": campaign[srt],
+        "accounts": {"row": chosen, "type": acc_type, "first": first, "ident": identifiable},
     }
 
 
@@ -1908,6 +2050,55 @@ def _write_ground_truth(ctx: Ctx, o, crm, truth_share, sell, ext, online, commun
     stamp = _at(ctx.window.last_day + 1, 0.25)
     for path in sorted(gt.iterdir()):
         set_mtime(path, stamp)  # fixed mtimes: reruns are byte- and stat-identical
+    return counts
+
+
+def _write_pattern_truth(ctx: Ctx, crm, sell, calls, ap, dists) -> dict:
+    """The planted route-to-market patterns: call_patterns.csv, distributor_patterns.csv,
+    ap_effects.csv."""
+    gt = ctx.out_dir / "ground_truth"
+    counts = {}
+    rows = np.flatnonzero(calls["pattern"] > 0)
+    rows = rows[np.argsort(crm.account_id[rows], kind="stable")]
+    table = pa.table(
+        {
+            "account_id": to_arrow(crm.account_id[rows]),
+            "pattern": to_arrow(pick(CALL_PATTERNS, calls["pattern"][rows])),
+            "planted_calls_per_year": pa.array(calls["rate"][rows]),
+        }
+    )
+    kinds = [("account_id", "raw"), ("pattern", "raw"), ("planted_calls_per_year", "dec1")]
+    counts["call_patterns"] = _write_csv(
+        gt / "call_patterns.csv", [k for k, _ in kinds], table, kinds, ctx.con
+    )
+    sloppy = sell.get("sloppy")
+    over = set(int(m) for m in sloppy["over_months"]) if sloppy else set()
+    with (gt / "distributor_patterns.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["distributor_id", "pattern", "over_reported_periods"])
+        for d, spec in enumerate(dists):
+            bad = sloppy is not None and sloppy["d"] == d
+            periods = ";".join(ctx.window.labels[m] for m in sorted(over)) if bad else ""
+            w.writerow([spec["id"], "late_and_sloppy" if bad else "reliable", periods])
+    counts["distributor_patterns"] = len(dists)
+    acc = ap["accounts"]
+    with (gt / "ap_effects.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["spend_type", "true_uplift", "accounts", "accounts_with_6m_pre_post"])
+        for t, name in enumerate(SPEND_TYPES):
+            of_type = acc["type"] == t
+            w.writerow(
+                [
+                    name,
+                    f"{AP_UPLIFT[t]:.2f}",
+                    int(of_type.sum()),
+                    int((of_type & acc["ident"]).sum()),
+                ]
+            )
+    counts["ap_effects"] = len(SPEND_TYPES)
+    stamp = _at(ctx.window.last_day + 1, 0.25)
+    for name in ("call_patterns.csv", "distributor_patterns.csv", "ap_effects.csv"):
+        set_mtime(gt / name, stamp)
     return counts
 
 

@@ -332,6 +332,7 @@ class Outlets:
     website: np.ndarray  # None when none
     email: np.ndarray
     ap_month: np.ndarray = field(default=None)  # first A&P spend month (uplift from then)
+    ap_uplift: np.ndarray = field(default=None)  # sell-out uplift from ap_month (by spend type)
 
     def __len__(self) -> int:
         return len(self.uid)
@@ -610,6 +611,7 @@ def build_outlets(
         email=email,
     )
     outlets.ap_month = np.full(n, m, dtype=np.int64)
+    outlets.ap_uplift = np.zeros(n)
     return outlets, n_dup
 
 
@@ -618,7 +620,7 @@ def expected_monthly_value(o: Outlets, idx: np.ndarray, window: Window) -> np.nd
 
     potential x share / 12, shaped by seasonality, the outlet's share trend (centred on the
     last 12 months so that their average is the base share), won/lost months and the uplift
-    that follows the first A&P spend."""
+    that follows the first A&P spend (its size set by the spend type, none for POS material)."""
     m = window.months
     t = np.arange(m)
     cal = window.calendar_month - 1
@@ -628,7 +630,7 @@ def expected_monthly_value(o: Outlets, idx: np.ndarray, window: Window) -> np.nd
     t_ref = m - 6.5 if m >= 12 else (m - 1) / 2
     trend = np.clip(1 + o.trend[idx][:, None] * (t[None, :] - t_ref) / 12, 0.2, None)
     active = (t[None, :] >= o.start_month[idx][:, None]) & (t[None, :] < o.stop_month[idx][:, None])
-    uplift = np.where(t[None, :] >= o.ap_month[idx][:, None], 1.12, 1.0)
+    uplift = np.where(t[None, :] >= o.ap_month[idx][:, None], 1.0 + o.ap_uplift[idx][:, None], 1.0)
     base = (o.potential[idx] * o.share[idx] / 12)[:, None]
     return base * season * trend * active * uplift
 
