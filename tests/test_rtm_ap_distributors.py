@@ -102,7 +102,7 @@ def test_ap_allocation_shares_and_gaps(pipeline_run):
     (segments_total,) = _rows(pipeline_run, "select count(*) as n from account_segments")[
         0
     ].values()
-    assert sum(r["accounts"] for r in rows) == segments_total
+    assert sum(r["accounts_count"] for r in rows) == segments_total
     # the same r12 spend as ap_returns' 'all' rows
     (ap_total,) = _rows(
         pipeline_run, "select sum(spend_r12_eur) as s from ap_returns where segment = 'all'"

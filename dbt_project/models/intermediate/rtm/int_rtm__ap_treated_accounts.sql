@@ -133,17 +133,23 @@ treated_sales as (
         windowed.spend_type,
         windowed.account_id,
         sum(
-            case when monthly_sales.sales_month < windowed.first_spend_month then monthly_sales.revenue_eur else 0 end
+            case
+                when monthly_sales.sales_month < windowed.first_spend_month then monthly_sales.revenue_eur
+                else 0
+            end
         ) as pre_revenue_eur,
         sum(
-            case when monthly_sales.sales_month >= windowed.first_spend_month then monthly_sales.revenue_eur else 0 end
+            case
+                when monthly_sales.sales_month >= windowed.first_spend_month then monthly_sales.revenue_eur
+                else 0
+            end
         ) as post_revenue_eur
     from windowed
     inner join monthly_sales
         on
             windowed.account_id = monthly_sales.account_id
-            and monthly_sales.sales_month >= windowed.pre_start_month
-            and monthly_sales.sales_month < windowed.post_end_month
+            and windowed.pre_start_month <= monthly_sales.sales_month
+            and windowed.post_end_month > monthly_sales.sales_month
     where windowed.has_full_window
     group by windowed.spend_type, windowed.account_id
 
@@ -160,8 +166,8 @@ window_spend as (
         on
             windowed.account_id = spend.account_id
             and windowed.spend_type = spend.spend_type
-            and spend.spend_month >= windowed.first_spend_month
-            and spend.spend_month < windowed.post_end_month
+            and windowed.first_spend_month <= spend.spend_month
+            and windowed.post_end_month > spend.spend_month
     group by windowed.spend_type, windowed.account_id
 
 ),
@@ -214,16 +220,22 @@ comparison_sales as (
         comparison_accounts.channel,
         comparison_accounts.size_band,
         sum(
-            case when monthly_sales.sales_month < cohorts.first_spend_month then monthly_sales.revenue_eur else 0 end
+            case
+                when monthly_sales.sales_month < cohorts.first_spend_month then monthly_sales.revenue_eur
+                else 0
+            end
         ) as pre_revenue_eur,
         sum(
-            case when monthly_sales.sales_month >= cohorts.first_spend_month then monthly_sales.revenue_eur else 0 end
+            case
+                when monthly_sales.sales_month >= cohorts.first_spend_month then monthly_sales.revenue_eur
+                else 0
+            end
         ) as post_revenue_eur
     from cohorts
     inner join monthly_sales
         on
-            monthly_sales.sales_month >= cohorts.pre_start_month
-            and monthly_sales.sales_month < cohorts.post_end_month
+            cohorts.pre_start_month <= monthly_sales.sales_month
+            and cohorts.post_end_month > monthly_sales.sales_month
     inner join comparison_accounts on monthly_sales.account_id = comparison_accounts.account_id
     group by cohorts.first_spend_month, comparison_accounts.channel, comparison_accounts.size_band
 
@@ -307,7 +319,8 @@ final as (
         end as window_status,
         pre_revenue_eur,
         post_revenue_eur,
-        post_revenue_eur - pre_revenue_eur * {{ post_months }} / {{ pre_months }}.0 as treated_change_eur,
+        post_revenue_eur - pre_revenue_eur * {{ post_months }} / {{ pre_months }}.0
+            as treated_change_eur,
         comparison_cell_accounts,
         comparison_mean_change_eur,
         post_revenue_eur

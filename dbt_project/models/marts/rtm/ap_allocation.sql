@@ -50,7 +50,7 @@ accounts_by_plan as (
 
     select
         plan,
-        count(*) as accounts
+        count(*) as accounts_count
     from segments
     group by plan
 
@@ -87,7 +87,7 @@ joined as (
         periods.as_of_month,
         coalesce(spend_by_plan.spend_r12_eur, 0) as spend_r12_eur,
         coalesce(targets.target_share, 0) as target_share,
-        coalesce(accounts_by_plan.accounts, 0) as accounts,
+        coalesce(accounts_by_plan.accounts_count, 0) as accounts_count,
         coalesce(spend_by_plan.accounts_with_spend_r12, 0) as accounts_with_spend_r12,
         sum(coalesce(spend_by_plan.spend_r12_eur, 0)) over () as total_spend_r12_eur
     from plans
@@ -108,9 +108,9 @@ final as (
         target_share,
         target_share * total_spend_r12_eur as target_spend_r12_eur,
         target_share * total_spend_r12_eur - spend_r12_eur as gap_eur,
-        cast(accounts as {{ dbt.type_bigint() }}) as accounts,
+        cast(accounts_count as {{ dbt.type_bigint() }}) as accounts_count,
         cast(accounts_with_spend_r12 as {{ dbt.type_bigint() }}) as accounts_with_spend_r12,
-        {{ safe_divide('spend_r12_eur', 'accounts') }} as spend_per_account_eur
+        {{ safe_divide('spend_r12_eur', 'accounts_count') }} as spend_per_account_eur
     from joined
 
 )

@@ -4,6 +4,9 @@
 {%- set cfg = var('rtm')['distributors'] %}
 {%- set challenge = cfg['challenge'] %}
 {%- set default_due_days = var('distributor_default_due_days', 10) | int %}
+{%- set declared_tolerance = cfg['declared_total_tolerance'] %}
+{%- set max_points = challenge['on_time_points'] + challenge['complete_points']
+    + challenge['linkable_points'] + challenge['declared_match_points'] %}
 with
 
 periods as (
@@ -55,9 +58,25 @@ distributors as (
 
 digits as (
 
-    select 0 as digit union all select 1 union all select 2 union all select 3
-    union all select 4 union all select 5 union all select 6 union all select 7
-    union all select 8 union all select 9
+    select 0 as digit
+    union all
+    select 1 as digit
+    union all
+    select 2 as digit
+    union all
+    select 3 as digit
+    union all
+    select 4 as digit
+    union all
+    select 5 as digit
+    union all
+    select 6 as digit
+    union all
+    select 7 as digit
+    union all
+    select 8 as digit
+    union all
+    select 9 as digit
 
 ),
 
@@ -78,8 +97,9 @@ first_period as (
 
 months as (
 
-    select {{ add_months('first_period.first_period_month', 'month_offsets.month_offset') }}
-        as period_month
+    select
+        {{ add_months('first_period.first_period_month', 'month_offsets.month_offset') }}
+            as period_month
     from first_period
     cross join month_offsets
     cross join periods
@@ -141,7 +161,8 @@ reasons as (
         period_month,
         max(case when reason_rank = 1 then reason_field end) as top_quarantine_reason,
         {{ dbt.listagg(
-            dbt.concat(["reason_field", "': '", "cast(quarantined_lines as " ~ dbt.type_string() ~ ")"]),
+            dbt.concat([
+                "reason_field", "': '", "cast(quarantined_lines as " ~ dbt.type_string() ~ ")"]),
             "', '",
             "order by quarantined_lines desc, reason_field asc") }} as quarantine_reasons
     from ranked_reasons
@@ -156,8 +177,9 @@ joined as (
         expected.period_month,
         expected.due_days_after_month_end,
         cast(
-            {{ dbt.dateadd('day', 'expected.due_days_after_month_end', dbt.last_day('expected.period_month', 'month')) }}
-            as date
+            {{ dbt.dateadd(
+                'day', 'expected.due_days_after_month_end', dbt.last_day('expected.period_month', 'month')
+            ) }} as date
         ) as due_date,
         coalesce(files_by_month.files_received, 0) as files_received,
         coalesce(files_by_month.duplicate_files, 0) as duplicate_files,
@@ -203,10 +225,12 @@ cumulated as (
     select
         *,
         sum(sell_out_bottles) over (
-            partition by distributor_id order by period_month rows between unbounded preceding and current row
+            partition by distributor_id
+            order by period_month rows between unbounded preceding and current row
         ) as cumulative_sell_out_bottles,
         sum(sell_in_bottles) over (
-            partition by distributor_id order by period_month rows between unbounded preceding and current row
+            partition by distributor_id
+            order by period_month rows between unbounded preceding and current row
         ) as cumulative_sell_in_bottles,
         {{ cfg['opening_stock_months'] }} * avg(sell_in_bottles) over (partition by distributor_id)
             as opening_stock_bottles,
@@ -227,8 +251,9 @@ measured as (
         coalesce(days_late > 0, false) as is_late,
         {{ safe_divide('lines_quarantined', 'lines_received') }} as quarantine_share,
         {{ safe_divide('linked_lines', 'sell_out_lines') }} as linked_share,
-        {{ safe_divide('cumulative_sell_out_bottles', 'cumulative_sell_in_bottles + opening_stock_bottles') }}
-            as sell_out_to_supply_ratio,
+        {{ safe_divide(
+            'cumulative_sell_out_bottles', 'cumulative_sell_in_bottles + opening_stock_bottles'
+        ) }} as sell_out_to_supply_ratio,
         {{ safe_divide('lines_received - declared_lines', 'declared_lines') }} as declared_lines_gap,
         {{ safe_divide('sell_out_bottles - declared_bottles', 'declared_bottles') }} as declared_bottles_gap,
         {{ safe_divide('sell_out_amount_eur - declared_amount_eur', 'declared_amount_eur') }}
@@ -242,24 +267,26 @@ flagged as (
     select
         *,
         cumulative_sell_out_bottles
-        <= (cumulative_sell_in_bottles + opening_stock_bottles) * (1 + {{ cfg['consistency_tolerance'] }})
-            as is_consistent,
+        <= (cumulative_sell_in_bottles + opening_stock_bottles)
+        * (1 + {{ cfg['consistency_tolerance'] }}) as is_consistent,
         case
             when declared_lines is null then null
             else
-                coalesce(abs(declared_lines_gap) <= {{ cfg['declared_total_tolerance'] }}, lines_received = declared_lines)
+                coalesce(abs(declared_lines_gap) <= {{ declared_tolerance }}, lines_received = declared_lines)
                 and coalesce(
-                    abs(declared_bottles_gap) <= {{ cfg['declared_total_tolerance'] }},
-                    sell_out_bottles = declared_bottles
+                    abs(declared_bottles_gap) <= {{ declared_tolerance }}, sell_out_bottles = declared_bottles
                 )
                 and coalesce(
-                    abs(declared_amount_gap) <= {{ cfg['declared_total_tolerance'] }},
+                    abs(declared_amount_gap) <= {{ declared_tolerance }},
                     sell_out_amount_eur = declared_amount_eur
                 )
         end as is_declared_match,
-        is_received and lines_loaded > 0
-        and coalesce(quarantine_share <= {{ challenge['complete_max_quarantine_share'] }}, false) as is_complete,
-        is_received and coalesce(linked_share >= {{ challenge['linkable_min_share'] }}, false) as is_linkable
+        is_received
+        and lines_loaded > 0
+        and coalesce(quarantine_share <= {{ challenge['complete_max_quarantine_share'] }}, false)
+            as is_complete,
+        is_received
+        and coalesce(linked_share >= {{ challenge['linkable_min_share'] }}, false) as is_linkable
     from measured
 
 ),
@@ -272,13 +299,16 @@ scored as (
             when not is_received then 0
             else
                 greatest(
-                    {{ challenge['on_time_points'] }} - {{ challenge['late_penalty_points_per_day'] }} * days_late, 0
+                    {{ challenge['on_time_points'] }}
+                    - {{ challenge['late_penalty_points_per_day'] }} * days_late,
+                    0
                 )
         end as on_time_points,
         case when is_complete then {{ challenge['complete_points'] }} else 0 end as complete_points,
         case when is_linkable then {{ challenge['linkable_points'] }} else 0 end as linkable_points,
         case
-            when is_received and coalesce(is_declared_match, false) then {{ challenge['declared_match_points'] }}
+            when is_received and coalesce(is_declared_match, false)
+                then {{ challenge['declared_match_points'] }}
             else 0
         end as declared_match_points
     from flagged
@@ -331,12 +361,11 @@ final as (
         cast(complete_points as {{ type_double() }}) as complete_points,
         cast(linkable_points as {{ type_double() }}) as linkable_points,
         cast(declared_match_points as {{ type_double() }}) as declared_match_points,
-        cast(on_time_points + complete_points + linkable_points + declared_match_points as {{ type_double() }})
-            as total_points,
         cast(
-            {{ challenge['on_time_points'] + challenge['complete_points'] + challenge['linkable_points'] + challenge['declared_match_points'] }}
+            on_time_points + complete_points + linkable_points + declared_match_points
             as {{ type_double() }}
-        ) as max_points
+        ) as total_points,
+        cast({{ max_points }} as {{ type_double() }}) as max_points
     from scored
 
 )
