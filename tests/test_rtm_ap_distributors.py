@@ -134,13 +134,16 @@ def test_distributor_scorecard_has_every_month_and_points_add_up(pipeline_run):
                 0,
                 challenge.on_time_points - challenge.late_penalty_points_per_day * row["days_late"],
             )
+            assert row["report_status"] == ("late" if row["days_late"] else "on_time")
         else:
             assert row["total_points"] == 0 and row["days_late"] is None
+            assert row["report_status"] in ("missing", "not_yet_due")
     # the generator's missing and late files
     by_key = {(r["distributor_id"], r["period_month"]): r for r in rows}
     for missing in _truth(pipeline_run, "missing_deliveries.csv") or []:
         row = by_key[(missing["distributor_id"], _month(missing["period"]))]
         assert row["files_received"] == 0 and row["total_points"] == 0
+        assert row["report_status"] == "missing"
     late = [
         f
         for f in _truth(pipeline_run, "files.csv") or []

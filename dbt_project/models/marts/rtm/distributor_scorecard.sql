@@ -95,6 +95,15 @@ first_period as (
 
 ),
 
+data_clock as (
+
+    -- "Today" as the data sees it: the latest distributor file delivery. A report due after
+    -- it is not yet due (not missing).
+    select cast(max(delivered_at) as date) as data_date
+    from files
+
+),
+
 months as (
 
     select
@@ -198,9 +207,11 @@ joined as (
         declarations.declared_lines,
         declarations.declared_bottles,
         declarations.declared_amount_eur,
-        periods.as_of_month
+        periods.as_of_month,
+        data_clock.data_date
     from expected
     cross join periods
+    cross join data_clock
     left join files_by_month
         on
             expected.distributor_id = files_by_month.distributor_id
@@ -248,6 +259,12 @@ measured as (
     select
         *,
         files_received > 0 as is_received,
+        case
+            when files_received > 0 and coalesce(days_late, 0) > 0 then 'late'
+            when files_received > 0 then 'on_time'
+            when due_date >= data_date then 'not_yet_due'
+            else 'missing'
+        end as report_status,
         coalesce(days_late > 0, false) as is_late,
         {{ safe_divide('lines_quarantined', 'lines_received') }} as quarantine_share,
         {{ safe_divide('linked_lines', 'sell_out_lines') }} as linked_share,
@@ -331,6 +348,7 @@ final as (
         first_delivered_at,
         cast(days_late as {{ dbt.type_bigint() }}) as days_late,
         is_late,
+        report_status,
         cast(lines_received as {{ dbt.type_bigint() }}) as lines_received,
         cast(lines_loaded as {{ dbt.type_bigint() }}) as lines_loaded,
         cast(lines_quarantined as {{ dbt.type_bigint() }}) as lines_quarantined,
