@@ -8,6 +8,7 @@ contracts, so the test does not depend on the ingestion engine it is meant to ex
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -620,12 +621,18 @@ def test_call_patterns_are_planted_in_the_calls(company24):
     out = company24
     planted = _truth(out, "call_patterns.csv")
     assert set(planted[0]) == {"account_id", "pattern", "planted_calls_per_year"}
-    by_pattern = {p: [r for r in planted if r["pattern"] == p] for p in ("over_served", "under_served")}
+    by_pattern = {
+        p: [r for r in planted if r["pattern"] == p] for p in ("over_served", "under_served")
+    }
     assert {r["pattern"] for r in planted} == set(by_pattern)
     crm = {r["account_id"]: r for r in _read_csv(next((out / "landing").glob("crm/*.csv")))}
     truth = {r["account_id"]: r for r in _truth(out, "accounts.csv")}
-    reps = {r["rep_id"]: r for r in _read_csv(next((out / "landing").glob("sales_force/reps_*.csv")))}
-    active = [a for a, r in truth.items() if not r["is_crm_duplicate_of"] and crm[a]["status"] == "active"]
+    reps = {
+        r["rep_id"]: r for r in _read_csv(next((out / "landing").glob("sales_force/reps_*.csv")))
+    }
+    active = [
+        a for a, r in truth.items() if not r["is_crm_duplicate_of"] and crm[a]["status"] == "active"
+    ]
     for rows in by_pattern.values():
         assert 20 <= len(rows) <= 0.06 * len(active)
         for r in rows:
@@ -637,7 +644,10 @@ def test_call_patterns_are_planted_in_the_calls(company24):
         if _month_index(path.stem[-7:]) >= PATTERN_MONTHS - 12:
             for row in _read_csv(path):
                 calls.setdefault(row["account_id"], []).append(row)
-    value = {a: float(r["true_category_potential_eur"]) * float(r["base_share"]) for a, r in truth.items()}
+    value = {
+        a: float(r["true_category_potential_eur"]) * float(r["base_share"])
+        for a, r in truth.items()
+    }
     potential = {a: float(r["true_category_potential_eur"]) for a, r in truth.items()}
     pot_median = np.median([potential[a] for a in active])
     value_p40 = np.quantile([value[a] for a in active], 0.4)
@@ -649,7 +659,9 @@ def test_call_patterns_are_planted_in_the_calls(company24):
         assert value[acc] <= value_p40 * 1.01 and potential[acc] <= pot_median * 1.01
         owner = crm[acc]["owner_rep_id"]
         assert reps[owner]["role"] == "field_rep"
-        visits = [c for c in calls.get(acc, []) if c["rep_id"] == owner and c["contact_mode"] == "visit"]
+        visits = [
+            c for c in calls.get(acc, []) if c["rep_id"] == owner and c["contact_mode"] == "visit"
+        ]
         over_calls.append(len(visits))
     assert min(over_calls) >= 10 and np.mean(over_calls) >= 20
     for r in by_pattern["under_served"]:
@@ -664,7 +676,8 @@ def test_late_and_sloppy_distributor(company24, config):
     landing = out / "landing"
     patterns = {r["distributor_id"]: r for r in _truth(out, "distributor_patterns.csv")}
     assert {d: r["pattern"] for d, r in patterns.items()} == {
-        d["id"]: "late_and_sloppy" if d["id"] == "D05" else "reliable" for d in config["distributors"]
+        d["id"]: "late_and_sloppy" if d["id"] == "D05" else "reliable"
+        for d in config["distributors"]
     }
     dists = {d["id"]: d for d in config["distributors"]}
     files = [r for r in _truth(out, "files.csv") if r["source"] == "distributor_sell_out"]
@@ -711,10 +724,8 @@ def test_late_and_sloppy_distributor(company24, config):
         lines = _read_csv(landing / r["file"], fmt["delimiter"], fmt["encoding"])
         amount = 0.0
         for row in lines:
-            try:
+            with contextlib.suppress(ValueError, AttributeError, KeyError, TypeError):
                 amount += float(row[d["columns"]["amount"]].replace(fmt["decimal"], "."))
-            except (ValueError, AttributeError, KeyError, TypeError):
-                pass
         decl = declared[key]
         assert decl["declared_at"] == r["delivered_at"][:10]
         off = abs(float(decl["declared_amount_eur"]) / amount - 1)
@@ -765,7 +776,9 @@ def test_late_and_sloppy_distributor_over_reports(company24, config):
             if rec["status"] == "duplicate" or _month_index(rec["period"]) < since:
                 continue
             for row in _read_csv(path, fmt["delimiter"], fmt["encoding"]):
-                unit = unit_map.get(row.get(cols.get("unit", "")), (d.get("constants") or {}).get("unit"))
+                unit = unit_map.get(
+                    row.get(cols.get("unit", "")), (d.get("constants") or {}).get("unit")
+                )
                 try:
                     q = int(float(row[cols["quantity"]].replace(fmt["decimal"], ".")))
                     size = bpc[row[cols["product_code"]]]
@@ -808,7 +821,9 @@ def test_ap_effects_by_spend_type(company24):
             acc["first"] = min(acc["first"], _month_index(f"{day.year}-{day.month:02d}"))
     truth = {r["account_id"]: r for r in _truth(out, "accounts.csv")}
     crm = {r["account_id"]: r for r in _read_csv(next(landing.glob("crm/*.csv")))}
-    active = [a for a, r in truth.items() if not r["is_crm_duplicate_of"] and crm[a]["status"] == "active"]
+    active = [
+        a for a, r in truth.items() if not r["is_crm_duplicate_of"] and crm[a]["status"] == "active"
+    ]
     assert 0.2 <= len(spend) / len(active) <= 0.32
     known = {t for t in effects}
     typed = {}

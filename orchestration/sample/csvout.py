@@ -263,10 +263,7 @@ class CsvSink:
             per = -(-size // len(self.pending))
         for n_inj, inj in enumerate(self.pending):
             done = False
-            if bulk:
-                candidates = np.roll(pool, -n_inj)[:per]
-            else:
-                candidates = rng.permutation(total)[:200]
+            candidates = np.roll(pool, -n_inj)[:per] if bulk else rng.permutation(total)[:200]
             for k in candidates:
                 k = int(k)
                 if inj.insert:

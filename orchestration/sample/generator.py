@@ -10,8 +10,24 @@ writes, under out_dir:
 - online_api/listings.jsonl   what the local listings API serves (pulled over HTTP);
 - ground_truth/...     the truth the pipeline never reads: true potential and share per
                        account, which distributor code / listing / external record is which
-                       outlet, every injected bad row (file, line, column, kind) and every
-                       delivered file (late, duplicate).
+                       outlet, every injected bad row (file, line, column, kind), every
+                       delivered file (late, duplicate) and the planted patterns below.
+
+Planted route-to-market patterns, each with its ground truth file:
+
+- call_patterns.csv (account_id, pattern, planted_calls_per_year): ~4% of active CRM
+  accounts over_served (small, low potential, visited 24-40 times a year by their field
+  rep) and ~4% under_served (top-15% potential, low share, 0-1 calls a year);
+- distributor_patterns.csv (distributor_id, pattern, over_reported_periods): D05 is
+  late_and_sloppy (every report 8-25 days after its due date, ~2% bad lines, portal
+  declarations 4-12% off its lines, two months over-reported beyond what it bought from
+  us), the others reliable (apart from the one-off missing, late and resent files);
+- ap_effects.csv (spend_type, true_uplift, accounts, accounts_with_6m_pre_post): the
+  sell-out uplift after an account's first A&P spend depends on its (single) spend type;
+  pos_material is useless (no uplift).
+
+The distributor portal's monthly export (distributors/declarations/) holds what each
+distributor declared for its report: the file's own totals for the reliable ones.
 
 Same seed and arguments give byte-identical files (mtimes included). Work is vectorised
 and chunked over outlets, so memory stays flat from 15k to 1M accounts.
@@ -40,20 +56,20 @@ from orchestration.sample import defects, noise
 from orchestration.sample import names as V
 from orchestration.sample.csvout import CsvSink, Layout, render_lines, set_mtime
 from orchestration.sample.facts import (
+    AP_UPLIFT,
+    CALL_PATTERNS,
     CONTACT_MODES,
     MODE_PROBS,
     OUTCOME_P,
     OUTCOMES,
-    RESOURCE_TYPES,
-    AP_UPLIFT,
-    CALL_PATTERNS,
     OVER_SERVED,
+    RESOURCE_TYPES,
     SPEND_TYPES,
     UNDER_SERVED,
     call_counts,
+    call_rates,
     cap_calls_per_year,
     plant_call_patterns,
-    call_rates,
     simulate_purchases,
     spend_types_for,
 )
@@ -1150,7 +1166,10 @@ def _sloppy_setup(ctx: Ctx, dls) -> dict | None:
     plan = [
         inj
         for inj in defects.distributor_plan(
-            dl.id, dl.header_of, dl.header, dl.spec.get("format") or {},
+            dl.id,
+            dl.header_of,
+            dl.header,
+            dl.spec.get("format") or {},
             dl.spec.get("value_maps") or {},
         )
         if not inj.raw and not inj.insert
@@ -1476,7 +1495,7 @@ def _ap_spend_rows(ctx: Ctx, o, crm) -> dict:
     steady = (o.share[out] > 0) & (o.start_month[out] == 0) & (o.stop_month[out] >= m_count)
     steady &= (o.pattern[out] == LOYAL) & (o.potential[out] * o.share[out] >= AP_STEADY_MIN_EUR)
     w = np.sqrt(o.potential[out]) * np.where(steady, 6.0, 0.5)
-    p = np.clip(0.25 * w / w.mean(), 0, 0.9) if len(rows) else w
+    p = np.clip(0.29 * w / w.mean(), 0, 0.9) if len(rows) else w
     pick_acc = rng.random(len(rows)) < p
     chosen = rows[pick_acc]
     steady = steady[pick_acc]
