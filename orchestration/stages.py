@@ -41,6 +41,10 @@ def dbt_vars(settings: Settings) -> dict:
     result = {
         "as_of_month": company.company.as_of_month or "",
         "distributor_product_code_types": {d.id: d.product_code_type for d in company.distributors},
+        # When each distributor's monthly report is due (distributor_scorecard).
+        "distributor_delivery": {
+            d.id: d.delivery.model_dump(mode="json") for d in company.distributors
+        },
     }
     scoring, overrides = settings.scoring
     if scoring is not None:
