@@ -44,3 +44,24 @@ def test_dbt_distributor_links_follow_the_crosswalk(pipeline_run):
         }
     assert total > 0 and disagree == 0
     assert "probabilistic" in methods
+
+
+def test_dbt_online_and_external_links_follow_the_crosswalk(pipeline_run):
+    """One linking truth: the dbt link models take every listing and external record's
+    account from the crosswalk."""
+    with duckdb.connect(str(pipeline_run.settings.working_db), read_only=True) as con:
+        for model, key, source in [
+            ("int_accounts__online_links", "listing_id", "'online:' || l.platform"),
+            ("int_accounts__external_links", "external_id", "'external'"),
+        ]:
+            disagree, total, probabilistic = con.execute(
+                f"""SELECT count(*) FILTER (WHERE c.account_id IS DISTINCT FROM l.account_id),
+                    count(*), count(*) FILTER (WHERE l.match_method = 'probabilistic')
+                FROM intermediate.{model} l
+                JOIN linking.account_crosswalk c
+                    ON c.source = {source} AND c.source_code = l.{key}"""
+            ).fetchone()
+            rows = con.execute(f"SELECT count(*) FROM intermediate.{model}").fetchone()[0]
+            assert total == rows > 0, model
+            assert disagree == 0, model
+            assert probabilistic > 0, model
