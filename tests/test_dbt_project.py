@@ -781,3 +781,34 @@ def test_every_built_column_is_documented(manifest, built):
         assert built_columns, node["name"]
         assert built_columns == set(node["columns"]), node["name"]
         assert all(c["description"].strip() for c in node["columns"].values()), node["name"]
+
+
+def test_sales_lines_are_on_one_basis(built):
+    sell_in = built.execute(
+        """SELECT count(*), count(*) FILTER (WHERE is_currency_known AND fx_rate = 1.0),
+            sum(net_amount_eur), sum(quantity_bottles)
+        FROM intermediate.int_sell_in_lines__converted"""
+    ).fetchone()
+    assert sell_in == (3, 3, pytest.approx(8600.0), pytest.approx(10 * 12 + 5 * 12 + 50 * 6))
+    sell_out = built.execute(
+        """SELECT count(*) FILTER (WHERE currency = 'EUR' AND amount_eur = amount),
+            count(*) FILTER (WHERE is_unit_known)
+        FROM intermediate.int_sell_out_lines__converted"""
+    ).fetchone()
+    assert sell_out == (9, 9)
+
+
+def test_a_bad_fx_rate_fails_naming_the_currency(dbt_env, tmp_path):
+    result = subprocess.run(
+        [
+            _dbt_executable(), "compile", "--select", "int_sell_in_lines__converted",
+            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target", "lint", "--target-path", str(tmp_path / "target"),
+            "--log-path", str(tmp_path / "logs"), "--no-use-colors",
+            "--vars", json.dumps({**DBT_VARS, "fx_rates_to_company_currency": {"USD": -1}}),
+        ],
+        cwd=DBT_PROJECT_DIR, env={**os.environ, **_dbt_environment(tmp_path)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "fx_rates_to_company_currency: the rate of USD" in result.stdout
