@@ -750,6 +750,12 @@ def test_dim_accounts_golden_record(built):
     assert (
         dim["ACC000004"]["has_external_record"] is True
     )  # by name + postcode (legal form dropped)
+    # every enriched field names its source; without the linking step no CRM duplicates
+    assert {a["phone_source"] for a in dim.values()} <= {"crm", "online", "distributor", None}
+    assert {a["siret_source"] for a in dim.values()} <= {"crm", "external", "distributor", None}
+    assert all(a["siret"] is None or a["siret_source"] for a in dim.values())
+    assert all(a["phone"] is None or a["phone_source"] for a in dim.values())
+    assert all(not a["has_crm_duplicate"] for a in dim.values())
     listing = built.execute(
         "SELECT rating, versions_count FROM staging.stg_online__listings WHERE listing_id = 'ON0000002'"
     ).fetchone()

@@ -65,3 +65,19 @@ def test_dbt_online_and_external_links_follow_the_crosswalk(pipeline_run):
             assert total == rows > 0, model
             assert disagree == 0, model
             assert probabilistic > 0, model
+
+
+def test_dim_accounts_flags_the_crm_duplicates_the_engine_found(pipeline_run):
+    with duckdb.connect(str(pipeline_run.settings.working_db), read_only=True) as con:
+        missing = con.execute(
+            """SELECT count(*) FROM linking.crm_duplicate_candidates p
+            JOIN marts.dim_accounts d ON d.account_id IN (p.account_id, p.duplicate_account_id)
+            WHERE NOT d.has_crm_duplicate"""
+        ).fetchone()[0]
+        sources = dict(
+            con.execute(
+                "SELECT coordinates_source, count(*) FROM marts.dim_accounts GROUP BY 1"
+            ).fetchall()
+        )
+    assert missing == 0
+    assert set(sources) <= {"crm", "online", None} and sources.get("crm", 0) > 0
