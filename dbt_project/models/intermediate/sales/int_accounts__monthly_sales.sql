@@ -74,7 +74,9 @@ monthly as (
         sum(sell_out_line_count) as sell_out_line_count,
         sum(direct_line_count) as direct_line_count,
         sum(unconverted_line_count) as unconverted_line_count,
-        max(case when is_purchase then activity_date end) as last_purchase_date
+        max(case when is_purchase then activity_date end) as last_purchase_date,
+        -- days of the month with a purchase (any source): the frequency of ordering
+        count(distinct case when is_purchase then activity_date end) as purchase_days
     from activity
     group by account_id, sales_month
 
