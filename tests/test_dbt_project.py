@@ -818,3 +818,39 @@ def test_a_bad_fx_rate_fails_naming_the_currency(dbt_env, tmp_path):
     )  # fmt: skip
     assert result.returncode != 0
     assert "fx_rates_to_company_currency: the rate of USD" in result.stdout
+
+
+def test_delivery_expectations_match_the_data_contracts():
+    """source_reliability's var source_delivery_expectations mirrors every contract's SLA."""
+    units = {"d": "day", "day": "day", "week": "week", "month": "month", "quarter": "quarter",
+             "year": "year"}  # fmt: skip
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    expectations = project["vars"]["source_delivery_expectations"]
+    contracts = {}
+    for path in sorted(CONTRACTS_DIR.glob("*.odcs.yaml")):
+        contract = yaml.safe_load(path.read_text(encoding="utf-8"))
+        sla = {p["property"]: p for p in contract.get("slaProperties", [])}
+        contracts[contract["schema"][0]["name"]] = (
+            units[sla["frequency"]["unit"]],
+            int(sla["latency"]["value"]) * (1 if sla["latency"]["unit"] == "d" else 0),
+        )
+    assert set(expectations) == set(contracts)
+    for source, (frequency, latency_days) in contracts.items():
+        assert expectations[source]["frequency"] == frequency, source
+        assert expectations[source]["latency_days"] == latency_days, source
+        assert expectations[source]["mode"] in {"periodic", "snapshot"}, source
+
+
+def test_source_reliability_measures_every_source(built):
+    rows = _rows(built, "SELECT * FROM marts.source_reliability")
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    assert set(project["vars"]["source_delivery_expectations"]) <= set(rows)
+    for source, row in rows.items():
+        if row["method"].startswith("fixed"):
+            continue
+        for measure in ("completeness", "timeliness", "consistency", "reliability"):
+            assert row[measure] is not None and 0 <= row[measure] <= 1, (source, measure)
+    # the hand-made CRM extract was delivered right after the month end: fresh and complete
+    assert (rows["crm_accounts"]["completeness"], rows["crm_accounts"]["timeliness"]) == (1, 1)
+    # a contract expected monthly that never delivered is neither complete nor timely
+    assert rows["field_surveys"]["completeness"] == 0 and rows["field_surveys"]["files_loaded"] is None
