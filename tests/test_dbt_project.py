@@ -853,4 +853,6 @@ def test_source_reliability_measures_every_source(built):
     # the hand-made CRM extract was delivered right after the month end: fresh and complete
     assert (rows["crm_accounts"]["completeness"], rows["crm_accounts"]["timeliness"]) == (1, 1)
     # a contract expected monthly that never delivered is neither complete nor timely
-    assert rows["field_surveys"]["completeness"] == 0 and rows["field_surveys"]["files_loaded"] is None
+    assert (
+        rows["field_surveys"]["completeness"] == 0 and rows["field_surveys"]["files_loaded"] is None
+    )

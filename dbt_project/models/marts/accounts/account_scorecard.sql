@@ -160,9 +160,9 @@ shares as (
         -- population variance of the 12 monthly revenues = E[x^2] - E[x]^2 (zeros included)
         case
             when revenue_r12 > 0
-                then sqrt(greatest(
-                    revenue_squares_r12 / 12.0 - (revenue_r12 / 12.0) * (revenue_r12 / 12.0), 0
-                )) / (revenue_r12 / 12.0)
+                then
+                    sqrt(greatest(revenue_squares_r12 / 12.0 - power(revenue_r12 / 12.0, 2), 0))
+                    / (revenue_r12 / 12.0)
         end as monthly_revenue_cv_r12,
         case
             when image_raw is not null

@@ -262,10 +262,14 @@ final as (
         cast(postcode as {{ dbt.type_string() }}) as postcode,
         cast(city as {{ dbt.type_string() }}) as city,
         cast(department_code as {{ dbt.type_string() }}) as department_code,
-        cast(case when has_crm_coordinates then latitude else online_latitude end
-            as {{ type_double() }}) as latitude,
-        cast(case when has_crm_coordinates then longitude else online_longitude end
-            as {{ type_double() }}) as longitude,
+        cast(
+            case when has_crm_coordinates then latitude else online_latitude end
+            as {{ type_double() }}
+        ) as latitude,
+        cast(
+            case when has_crm_coordinates then longitude else online_longitude end
+            as {{ type_double() }}
+        ) as longitude,
         cast(case
             when has_crm_coordinates then 'crm'
             when online_latitude is not null then 'online'

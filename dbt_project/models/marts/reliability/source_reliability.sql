@@ -47,30 +47,40 @@ periods as (
 
 ),
 
+age_reference as (
+
+    -- day number (days since 1970-01-01) of the day after as_of_month: snapshot ages
+    select
+        {{ dbt.datediff("cast('1970-01-01' as date)", dbt.dateadd('day', 1, 'as_of_month_end'), 'day') }}
+            as age_reference_day
+    from periods
+
+),
+
 expectations as (
 
     {%- if expectations %}
-    {%- for source, e in expectations.items() %}
-    select
-        '{{ source }}' as source_name,
-        '{{ e.mode }}' as delivery_mode,
-        {{ period_months[e.frequency] }} as period_months,
-        {{ 12 // period_months[e.frequency] }} as expected_periods,
-        {{ frequency_days[e.frequency] + e.latency_days }} as allowed_age_days,
-        {{ e.latency_days }} as latency_days
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+        {%- for source, e in expectations.items() %}
+            select
+                '{{ source }}' as source_name,
+                '{{ e.mode }}' as delivery_mode,
+                {{ period_months[e.frequency] }} as period_months,
+                {{ 12 // period_months[e.frequency] }} as expected_periods,
+                {{ frequency_days[e.frequency] + e.latency_days }} as allowed_age_days,
+                {{ e.latency_days }} as latency_days
+            {%- if not loop.last %}
+                union all
+            {%- endif %}
+        {%- endfor %}
     {%- else %}
-    select
-        cast(null as {{ dbt.type_string() }}) as source_name,
-        cast(null as {{ dbt.type_string() }}) as delivery_mode,
-        1 as period_months,
-        12 as expected_periods,
-        1 as allowed_age_days,
-        0 as latency_days
-    where false
+        select
+            cast(null as {{ dbt.type_string() }}) as source_name,
+            cast(null as {{ dbt.type_string() }}) as delivery_mode,
+            1 as period_months,
+            12 as expected_periods,
+            1 as allowed_age_days,
+            0 as latency_days
+        where false
     {%- endif %}
 
 ),
@@ -83,7 +93,10 @@ volumes as (
         sum(rows_read) as rows_read,
         sum(rows_loaded) as rows_loaded,
         sum(rows_quarantined) as rows_quarantined,
-        max(delivered_at) as last_delivered_at
+        max(delivered_at) as last_delivered_at,
+        -- day number of the newest delivery (days since 1970-01-01), for its age
+        max({{ dbt.datediff("cast('1970-01-01' as date)", 'delivered_at', 'day') }})
+            as last_delivered_day
     from deliveries
     where is_loaded
     group by source_name
@@ -197,7 +210,8 @@ feeds as (
     where
         sources.delivery_mode = 'periodic'
         and not exists (
-            select 1 from deliveries where deliveries.source_name = sources.source_name
+            select 1 from deliveries
+            where deliveries.source_name = sources.source_name
         )
         and sources.source_name <> 'distributor_sell_out'
 
@@ -290,13 +304,8 @@ measured as (
             when sources.delivery_mode = 'periodic' then coalesce(periodic_figures.timeliness, 0.0)
             when volumes.last_delivered_at is null then 0.0
             else least(1.0, 1.0 * sources.allowed_age_days / greatest(
-                sources.allowed_age_days,
-                {{ dbt.datediff(
-                    'volumes.last_delivered_at',
-                    dbt.dateadd('day', 1, 'periods.as_of_month_end'),
-                    'day'
-                ) }}
-            ))
+                    sources.allowed_age_days, periods.age_reference_day - volumes.last_delivered_day
+                ))
         end as timeliness,
         case
             when coalesce(volumes.rows_read, 0) > 0 then 1.0 * volumes.rows_loaded / volumes.rows_read
@@ -305,7 +314,7 @@ measured as (
         end as contract_pass_share,
         coalesce(sell_in_agreement.sell_in_agreement, 1.0) as sell_in_agreement
     from sources
-    cross join periods
+    cross join age_reference as periods
     left join volumes on sources.source_name = volumes.source_name
     left join periodic_figures on sources.source_name = periodic_figures.source_name
     left join sell_in_agreement on sources.source_name = sell_in_agreement.source_name
