@@ -752,6 +752,12 @@ def test_dim_accounts_golden_record(built):
     assert (
         dim["ACC000004"]["has_external_record"] is True
     )  # by name + postcode (legal form dropped)
+    # every enriched field names its source; without the linking step no CRM duplicates
+    assert {a["phone_source"] for a in dim.values()} <= {"crm", "online", "distributor", None}
+    assert {a["siret_source"] for a in dim.values()} <= {"crm", "external", "distributor", None}
+    assert all(a["siret"] is None or a["siret_source"] for a in dim.values())
+    assert all(a["phone"] is None or a["phone_source"] for a in dim.values())
+    assert all(not a["has_crm_duplicate"] for a in dim.values())
     listing = built.execute(
         "SELECT rating, versions_count FROM staging.stg_online__listings WHERE listing_id = 'ON0000002'"
     ).fetchone()
@@ -783,3 +789,72 @@ def test_every_built_column_is_documented(manifest, built):
         assert built_columns, node["name"]
         assert built_columns == set(node["columns"]), node["name"]
         assert all(c["description"].strip() for c in node["columns"].values()), node["name"]
+
+
+def test_sales_lines_are_on_one_basis(built):
+    sell_in = built.execute(
+        """SELECT count(*), count(*) FILTER (WHERE is_currency_known AND fx_rate = 1.0),
+            sum(net_amount_eur), sum(quantity_bottles)
+        FROM intermediate.int_sell_in_lines__converted"""
+    ).fetchone()
+    assert sell_in == (3, 3, pytest.approx(8600.0), pytest.approx(10 * 12 + 5 * 12 + 50 * 6))
+    sell_out = built.execute(
+        """SELECT count(*) FILTER (WHERE currency = 'EUR' AND amount_eur = amount),
+            count(*) FILTER (WHERE is_unit_known)
+        FROM intermediate.int_sell_out_lines__converted"""
+    ).fetchone()
+    assert sell_out == (9, 9)
+
+
+def test_a_bad_fx_rate_fails_naming_the_currency(dbt_env, tmp_path):
+    result = subprocess.run(
+        [
+            _dbt_executable(), "compile", "--select", "int_sell_in_lines__converted",
+            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target", "lint", "--target-path", str(tmp_path / "target"),
+            "--log-path", str(tmp_path / "logs"), "--no-use-colors",
+            "--vars", json.dumps({**DBT_VARS, "fx_rates_to_company_currency": {"USD": -1}}),
+        ],
+        cwd=DBT_PROJECT_DIR, env={**os.environ, **_dbt_environment(tmp_path)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "fx_rates_to_company_currency: the rate of USD" in result.stdout
+
+
+def test_delivery_expectations_match_the_data_contracts():
+    """source_reliability's var source_delivery_expectations mirrors every contract's SLA."""
+    units = {"d": "day", "day": "day", "week": "week", "month": "month", "quarter": "quarter",
+             "year": "year"}  # fmt: skip
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    expectations = project["vars"]["source_delivery_expectations"]
+    contracts = {}
+    for path in sorted(CONTRACTS_DIR.glob("*.odcs.yaml")):
+        contract = yaml.safe_load(path.read_text(encoding="utf-8"))
+        sla = {p["property"]: p for p in contract.get("slaProperties", [])}
+        contracts[contract["schema"][0]["name"]] = (
+            units[sla["frequency"]["unit"]],
+            int(sla["latency"]["value"]) * (1 if sla["latency"]["unit"] == "d" else 0),
+        )
+    assert set(expectations) == set(contracts)
+    for source, (frequency, latency_days) in contracts.items():
+        assert expectations[source]["frequency"] == frequency, source
+        assert expectations[source]["latency_days"] == latency_days, source
+        assert expectations[source]["mode"] in {"periodic", "snapshot"}, source
+
+
+def test_source_reliability_measures_every_source(built):
+    rows = _rows(built, "SELECT * FROM marts.source_reliability")
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    assert set(project["vars"]["source_delivery_expectations"]) <= set(rows)
+    for source, row in rows.items():
+        if row["method"].startswith("fixed"):
+            continue
+        for measure in ("completeness", "timeliness", "consistency", "reliability"):
+            assert row[measure] is not None and 0 <= row[measure] <= 1, (source, measure)
+    # the hand-made CRM extract was delivered right after the month end: fresh and complete
+    assert (rows["crm_accounts"]["completeness"], rows["crm_accounts"]["timeliness"]) == (1, 1)
+    # a contract expected monthly that never delivered is neither complete nor timely
+    assert (
+        rows["field_surveys"]["completeness"] == 0 and rows["field_surveys"]["files_loaded"] is None
+    )

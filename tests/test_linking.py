@@ -108,6 +108,72 @@ def test_phone_website_siret(con):
 EXPECTED_PAIRS = {"R1": "A1", "R2": "A2", "R3": "A3", "R4": "A4", "R5": "A5"}
 
 
+@pytest.mark.parametrize(
+    ("name", "city", "local"),
+    [
+        # social pages append their city (normalized like the name: articles dropped),
+        # in brackets, twice, or "officiel"
+        ("Auberge des Halles (Douchy-les-Mines)", "Douchy-les-Mines", "halles"),
+        ("Le Fanal Choisy-le-Roi Choisy-le-Roi", "Choisy-le-Roi", "fanal"),
+        ("La Mouette Officiel", "Witry-lès-Reims", "mouette"),
+        ("Le Vieux Port Fougères", "FOUGERES", "vieux port"),
+        # a name that is nothing but the city keeps it
+        ("Bar de Paris", "Paris", "paris"),
+        ("Chez Sandrine", None, "sandrine"),
+    ],
+)
+def test_name_without_the_page_city(con, name, city, local):
+    from orchestration.linking.normalize import normalized_sql
+
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE one AS SELECT '1' AS record_id, ? AS name, "
+        "NULL::VARCHAR AS address, NULL::VARCHAR AS postcode, ? AS city, NULL::VARCHAR AS phone, "
+        "NULL::VARCHAR AS siret, NULL::VARCHAR AS website, NULL::DOUBLE AS latitude, "
+        "NULL::DOUBLE AS longitude",
+        [name, city],
+    )
+    assert con.execute(f"SELECT name_local FROM ({normalized_sql('one')})").fetchone()[0] == local
+
+
+def test_coordinates_confirm_a_listing_with_a_name_and_a_city_only(tmp_path):
+    """A social page with a name and a city only is linked when its coordinates fall
+    next to the account, not when the account is in another part of town; different
+    outlets of one street are not linked on their coordinates alone."""
+    from orchestration.linking.engine import match
+
+    con = duckdb.connect()
+    # 600 reference outlets in 30 towns, so that u probabilities are estimated on something
+    con.execute(
+        """CREATE TABLE crm AS
+        SELECT 'A' || i AS record_id, 'Le ' || substr(md5('n' || i), 1, 8) AS name,
+            i || ' rue Pasteur' AS address, NULL::VARCHAR AS postcode,
+            'Bourg ' || substr(md5('c' || (i % 30)), 1, 6) AS city,
+            45.0 + (i % 30) * 0.1 + i * 0.0001 AS latitude, 4.0 + i * 0.0001 AS longitude
+        FROM range(1, 601) t(i)"""
+    )
+    # P1: A120's name and town, 170 m away; P2: A121's name and town, 20 km away;
+    # P3: another name in A122's town, at its door; P4: A123's name and town, no coordinates
+    con.execute(
+        """CREATE TABLE pages AS
+        SELECT 'P' || (i - 119) AS record_id,
+            CASE WHEN i = 122 THEN 'Atelier du Bois' ELSE name || ' Officiel' END AS name,
+            city,
+            CASE WHEN i < 123 THEN latitude + CASE WHEN i = 121 THEN 0.2 ELSE 0.0015 END
+            END AS latitude,
+            CASE WHEN i < 123 THEN longitude END AS longitude
+        FROM crm JOIN range(120, 124) t(i) ON record_id = 'A' || i"""
+    )
+    links = dict(
+        con.execute(f"SELECT record_id, left_id FROM {match(con, 'crm', 'pages')}").fetchall()
+    )
+    probability = dict(
+        con.execute("SELECT record_id, match_probability FROM match_result").fetchall()
+    )
+    assert links == {"P1": "A120", "P2": None, "P3": None, "P4": None}
+    # the name and the town alone are not enough; the coordinates tip it either way
+    assert probability["P2"] < probability["P4"] < 0.9 <= probability["P1"]
+
+
 def test_cli_match_on_hand_written_files(tmp_path):
     out = tmp_path / "pairs.csv"
     result = CliRunner().invoke(

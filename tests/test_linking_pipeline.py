@@ -44,3 +44,40 @@ def test_dbt_distributor_links_follow_the_crosswalk(pipeline_run):
         }
     assert total > 0 and disagree == 0
     assert "probabilistic" in methods
+
+
+def test_dbt_online_and_external_links_follow_the_crosswalk(pipeline_run):
+    """One linking truth: the dbt link models take every listing and external record's
+    account from the crosswalk."""
+    with duckdb.connect(str(pipeline_run.settings.working_db), read_only=True) as con:
+        for model, key, source in [
+            ("int_accounts__online_links", "listing_id", "'online:' || l.platform"),
+            ("int_accounts__external_links", "external_id", "'external'"),
+        ]:
+            disagree, total, probabilistic = con.execute(
+                f"""SELECT count(*) FILTER (WHERE c.account_id IS DISTINCT FROM l.account_id),
+                    count(*), count(*) FILTER (WHERE l.match_method = 'probabilistic')
+                FROM intermediate.{model} l
+                JOIN linking.account_crosswalk c
+                    ON c.source = {source} AND c.source_code = l.{key}"""
+            ).fetchone()
+            rows = con.execute(f"SELECT count(*) FROM intermediate.{model}").fetchone()[0]
+            assert total == rows > 0, model
+            assert disagree == 0, model
+            assert probabilistic > 0, model
+
+
+def test_dim_accounts_flags_the_crm_duplicates_the_engine_found(pipeline_run):
+    with duckdb.connect(str(pipeline_run.settings.working_db), read_only=True) as con:
+        missing = con.execute(
+            """SELECT count(*) FROM linking.crm_duplicate_candidates p
+            JOIN marts.dim_accounts d ON d.account_id IN (p.account_id, p.duplicate_account_id)
+            WHERE NOT d.has_crm_duplicate"""
+        ).fetchone()[0]
+        sources = dict(
+            con.execute(
+                "SELECT coordinates_source, count(*) FROM marts.dim_accounts GROUP BY 1"
+            ).fetchall()
+        )
+    assert missing == 0
+    assert set(sources) <= {"crm", "online", None} and sources.get("crm", 0) > 0

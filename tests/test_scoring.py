@@ -218,3 +218,38 @@ def test_whatif_writes_its_own_schema_and_leaves_published_tables_alone(pipeline
     assert settings.published_db.read_bytes() == published_before
     with pytest.raises(ScoringConfigError, match="overwrite"):
         run_whatif(settings, ["weights.opportunity=0.6"], schema="marts")
+
+
+@pytest.mark.slow
+def test_scorecard_purchase_behaviour_and_image(pipeline_run):
+    with duckdb.connect(str(pipeline_run.settings.published_db), read_only=True) as pub:
+        bad = pub.execute(
+            """SELECT
+                count(*) FILTER (WHERE months_with_purchases_r12 > 0 AND frequency_r12 IS NULL),
+                count(*) FILTER (WHERE months_with_purchases_r12 = 0 AND frequency_r12 IS NOT NULL),
+                count(*) FILTER (WHERE regularity_r12 NOT BETWEEN 0 AND 1),
+                count(*) FILTER (WHERE revenue_r12 > 0 AND monthly_revenue_cv_r12 IS NULL),
+                count(*) FILTER (WHERE (image_raw IS NULL) <> (image_score IS NULL)),
+                count(*) FILTER (WHERE image_score NOT BETWEEN 0 AND 1)
+            FROM account_scorecard"""
+        ).fetchone()
+        assert bad == (0, 0, 0, 0, 0, 0)
+        # image is normalized within the channel: each channel with listings reaches 1
+        tops = pub.execute(
+            "SELECT channel, max(image_score) FROM account_scorecard "
+            "WHERE image_score IS NOT NULL GROUP BY 1"
+        ).fetchall()
+        assert tops and all(top == 1.0 for _, top in tops if top is not None)
+        # without a listing, no image score: the accounts with no linked listing
+        no_listing = pub.execute(
+            """SELECT count(*) FROM account_scorecard s JOIN dim_accounts d USING (account_id)
+            WHERE NOT d.has_online_presence AND s.image_score IS NOT NULL"""
+        ).fetchone()[0]
+        assert no_listing == 0
+        # a steady monthly buyer is more regular than a one-month buyer
+        steady, burst = pub.execute(
+            """SELECT avg(regularity_r12) FILTER (WHERE months_with_purchases_r12 = 12),
+                avg(regularity_r12) FILTER (WHERE months_with_purchases_r12 = 1)
+            FROM account_scorecard"""
+        ).fetchone()
+        assert steady > burst

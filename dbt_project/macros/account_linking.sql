@@ -121,3 +121,33 @@
     where false
     {%- endif %}
 {%- endmacro %}
+
+
+{#-
+    linking_table(table_name, columns): every row of linking.<table_name> (a table of the
+    dbt source `linking`, written by the account-linking step) with the given columns
+    ({name: type}), or an empty row set with those columns when the linking step has not run
+    (same fallback as account_crosswalk).
+-#}
+{% macro linking_table(table_name, columns) -%}
+    {%- set relation = source('linking', table_name) -%}
+    {%- set found = relation -%}
+    {%- if execute and relation.schema is not none and relation.identifier is not none -%}
+        {%- set found = adapter.get_relation(
+                database=relation.database, schema=relation.schema,
+                identifier=relation.identifier) -%}
+    {%- endif -%}
+    {%- if found is not none %}
+    select
+        {%- for name in columns %}
+        {{ name }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from {{ relation }}
+    {%- else %}
+    select
+        {%- for name, type in columns.items() %}
+        cast(null as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+        {%- endfor %}
+    where false
+    {%- endif %}
+{%- endmacro %}

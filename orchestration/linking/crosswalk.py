@@ -109,7 +109,10 @@ def _load_overrides(con, rows: list[dict]) -> None:
 def _table_exists(con, schema: str, table: str) -> bool:
     """Table or view; schema may name an attached database too ('work.staging')."""
     catalog, _, bare = schema.rpartition(".")
-    where = "schema_name = ? AND {name} = ?" + (" AND database_name = ?" if catalog else "")
+    # without a catalog: the connection's own database (not a schema of an attached one)
+    where = "schema_name = ? AND {name} = ? AND database_name = " + (
+        "?" if catalog else "current_database()"
+    )
     params = [bare, table] + ([catalog] if catalog else [])
     sql = (f"SELECT 1 FROM duckdb_tables() WHERE {where.format(name='table_name')} UNION ALL "
            f"SELECT 1 FROM duckdb_views() WHERE {where.format(name='view_name')}")  # fmt: skip

@@ -157,10 +157,13 @@ def normalized_sql(table: str) -> str:
             rtm_name_core(name) AS name_core,
             rtm_sorted_tokens(rtm_norm_name(name)) AS name_sorted,
             -- the core without the outlet's own city and page words: online pages append
-            -- them ("Le Grand Coin Thiais", "Chez Sandrine Officiel")
-            coalesce(nullif(trim(regexp_replace(replace(' ' || rtm_name_core(name) || ' ',
-                ' ' || coalesce(rtm_norm_city(city), '#') || ' ', ' '),
-                '\b(officiel|official|page)\b', ' ', 'g')), ''), rtm_name_core(name))
+            -- them ("Le Grand Coin Thiais", "Chez Sandrine Officiel", "Le Bistrot
+            -- (Sotteville-lès-Rouen)"). The city is normalized like the name (articles and
+            -- generic words dropped: "sotteville rouen") so that it is found in it, every
+            -- time it occurs.
+            coalesce(nullif(trim(regexp_replace(regexp_replace(' ' || rtm_name_core(name) || ' ',
+                '\\b' || coalesce(rtm_name_core(rtm_norm_city(city)), '#') || '\\b', ' ', 'g'),
+                '\\b(officiel|official|page)\\b', ' ', 'g')), ''), rtm_name_core(name))
                 AS name_local,
             rtm_norm_address(address) AS address_norm,
             rtm_street(address) AS street,

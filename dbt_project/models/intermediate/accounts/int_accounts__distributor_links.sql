@@ -1,9 +1,10 @@
 -- Grain: one row per distributor customer (distributor_id + distributor_account_code), with
 -- the CRM account it is linked to. The account-linking engine's crosswalk (source
--- linking.account_crosswalk) decides when it has the code; otherwise deterministic rules,
--- first hit wins:
---   override (seed account_link_overrides) > siret > normalized phone > normalized name +
---   postcode + house number > normalized name + postcode (refused when house numbers differ).
+-- linking.account_crosswalk: keys, Splink, and the human overrides file
+-- examples/sample_company/link_overrides.csv) decides when it has the code; otherwise
+-- (a database built without the linking step) deterministic rules, first hit wins:
+--   siret > normalized phone > normalized name + postcode + house number > normalized
+--   name + postcode (refused when house numbers differ).
 -- Customers that match no CRM account (account_id null, match_method 'unmatched') buy the
 -- category but are not in the CRM: prospects, or the review queue for a human override.
 with
@@ -11,17 +12,6 @@ with
 lines as (
 
     select * from {{ ref('stg_distributors__sell_out_lines') }}
-
-),
-
-overrides as (
-
-    select
-        distributor_id,
-        distributor_account_code,
-        nullif(trim(account_id), '') as account_id,
-        true as is_override
-    from {{ ref('account_link_overrides') }}
 
 ),
 
@@ -160,14 +150,8 @@ linked as (
         keyed.line_count,
         keyed.first_sale_date,
         keyed.last_sale_date,
-        {{ crm_link_columns(
-            ['siret', 'phone', 'name_postcode_number', 'name_postcode'], override_alias='overrides'
-        ) }}
+        {{ crm_link_columns(['siret', 'phone', 'name_postcode_number', 'name_postcode']) }}
     from keyed
-    left join overrides
-        on
-            keyed.distributor_id = overrides.distributor_id
-            and keyed.distributor_account_code = overrides.distributor_account_code
     {{ crm_link_joins(['siret', 'phone', 'name_postcode_number', 'name_postcode']) }}
 
 ),
@@ -175,8 +159,8 @@ linked as (
 crosswalk as (
 
     -- the account-linking engine's decision (orchestration/linking: keys, then Splink; the
-    -- overrides file; links kept from night to night): wins over the rules above except
-    -- the seed overrides. Codes absent from it (no linking step ran) keep the rules' link.
+    -- overrides file; links kept from night to night): wins over the rules above. Codes
+    -- absent from it (no linking step ran) keep the rules' link.
     select
         {{ dbt.split_part('source', "':'", 2) }} as distributor_id,
         source_code as distributor_account_code,
@@ -195,8 +179,8 @@ crosswalk as (
 
 joined as (
 
-    -- The deterministic decision stands for a human override, or when the crosswalk has no
-    -- row for the code (linking not run yet); otherwise the crosswalk decides.
+    -- The deterministic decision stands only when the crosswalk has no row for the code
+    -- (linking not run yet); otherwise the crosswalk decides.
     select
         linked.*,
         crosswalk.account_id as crosswalk_account_id,
@@ -204,8 +188,7 @@ joined as (
         crosswalk.match_rule as crosswalk_match_rule,
         crosswalk.match_probability as crosswalk_match_probability,
         crosswalk.evidence as crosswalk_evidence,
-        (linked.match_method = 'override' or crosswalk.distributor_id is null)
-            as keeps_own_decision
+        crosswalk.distributor_id is null as keeps_own_decision
     from linked
     left join crosswalk
         on

@@ -1,6 +1,11 @@
 -- Grain: one row per external firmographics record (external_id), with the CRM account it
--- describes: siret first, then normalized registered name + postcode. Unmatched records are
--- establishments of the zone that are not in the CRM.
+-- describes. The account-linking engine's crosswalk (source linking.account_crosswalk:
+-- siret key, then Splink on name + address + postcode + city, the human overrides file
+-- examples/sample_company/link_overrides.csv, links kept from night to night) decides for
+-- every record it has. A record it does not have (a database built without the linking
+-- step) falls back to deterministic rules: siret, then normalized registered name +
+-- postcode + house number, then name + postcode (refused when house numbers differ).
+-- Unmatched records are establishments of the zone that are not in the CRM.
 with
 
 firmographics as (
@@ -38,7 +43,9 @@ linked as (
         keyed.external_id,
         keyed.siret,
         keyed.company_name,
+        keyed.address,
         keyed.postcode,
+        keyed.city,
         keyed.department_code,
         keyed.naf_code,
         keyed.employees,
@@ -52,12 +59,76 @@ linked as (
 
 ),
 
+crosswalk as (
+
+    select
+        source_code as external_id,
+        account_id,
+        case
+            when match_method = 'key' then replace(match_rule, 'key_', '')
+            when match_method = 'none' then 'unmatched'
+            else match_method
+        end as match_method,
+        match_rule,
+        match_probability,
+        evidence
+    from ({{ account_crosswalk('external') }}) as crosswalk_rows
+
+),
+
+joined as (
+
+    -- the deterministic decision stands only when the crosswalk has no row for the record
+    select
+        linked.*,
+        crosswalk.account_id as crosswalk_account_id,
+        crosswalk.match_method as crosswalk_match_method,
+        crosswalk.match_rule as crosswalk_match_rule,
+        crosswalk.match_probability as crosswalk_match_probability,
+        crosswalk.evidence as crosswalk_evidence,
+        crosswalk.external_id is null as keeps_own_decision
+    from linked
+    left join crosswalk on linked.external_id = crosswalk.external_id
+
+),
+
+decided as (
+
+    select
+        external_id,
+        siret,
+        company_name,
+        address,
+        postcode,
+        city,
+        department_code,
+        naf_code,
+        employees,
+        revenue_band,
+        estimated_category_spend_eur,
+        zone_population,
+        loaded_at,
+        case when keeps_own_decision then account_id else crosswalk_account_id end
+            as account_id,
+        case when keeps_own_decision then match_method else crosswalk_match_method end
+            as match_method,
+        case when keeps_own_decision then match_confidence else crosswalk_match_probability end
+            as match_confidence,
+        case when keeps_own_decision then match_method else crosswalk_match_rule end
+            as match_rule,
+        crosswalk_evidence as match_evidence,
+        has_conflicting_keys,
+        has_ambiguous_candidates
+    from joined
+
+),
+
 final as (
 
     select
         *,
         account_id is not null as is_linked
-    from linked
+    from decided
 
 )
 

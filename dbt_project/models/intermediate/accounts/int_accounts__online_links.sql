@@ -1,6 +1,11 @@
 -- Grain: one row per online listing (listing_id, latest version), with the CRM account it
--- belongs to: normalized phone first, then web site host within the same department, then
--- normalized name + postcode.
+-- belongs to. The account-linking engine's crosswalk (source linking.account_crosswalk:
+-- keys, Splink on name + address + postcode + city + phone, the human overrides file
+-- examples/sample_company/link_overrides.csv, links kept from night to night) decides for
+-- every listing it has. A listing it does not have (a database built without the linking
+-- step) falls back to deterministic rules, first hit wins: normalized phone > web site host
+-- within the same department > normalized name + postcode + house number > normalized
+-- name + postcode (refused when house numbers differ).
 with
 
 listings as (
@@ -42,7 +47,13 @@ linked as (
         keyed.listing_id,
         keyed.platform,
         keyed.listing_name,
+        keyed.address,
         keyed.postcode,
+        keyed.city,
+        keyed.phone,
+        keyed.website,
+        keyed.latitude,
+        keyed.longitude,
         keyed.rating,
         keyed.review_count,
         keyed.followers,
@@ -54,12 +65,82 @@ linked as (
 
 ),
 
+crosswalk as (
+
+    select
+        source,
+        source_code as listing_id,
+        account_id,
+        case
+            when match_method = 'key' then replace(match_rule, 'key_', '')
+            when match_method = 'none' then 'unmatched'
+            else match_method
+        end as match_method,
+        match_rule,
+        match_probability,
+        evidence
+    from ({{ account_crosswalk('online:') }}) as crosswalk_rows
+
+),
+
+joined as (
+
+    -- the deterministic decision stands only when the crosswalk has no row for the listing
+    select
+        linked.*,
+        crosswalk.account_id as crosswalk_account_id,
+        crosswalk.match_method as crosswalk_match_method,
+        crosswalk.match_rule as crosswalk_match_rule,
+        crosswalk.match_probability as crosswalk_match_probability,
+        crosswalk.evidence as crosswalk_evidence,
+        crosswalk.listing_id is null as keeps_own_decision
+    from linked
+    left join crosswalk
+        on
+            linked.listing_id = crosswalk.listing_id
+            and {{ dbt.concat(["'online:'", "linked.platform"]) }} = crosswalk.source
+
+),
+
+decided as (
+
+    select
+        listing_id,
+        platform,
+        listing_name,
+        address,
+        postcode,
+        city,
+        phone,
+        website,
+        latitude,
+        longitude,
+        rating,
+        review_count,
+        followers,
+        last_activity_date,
+        updated_at,
+        case when keeps_own_decision then account_id else crosswalk_account_id end
+            as account_id,
+        case when keeps_own_decision then match_method else crosswalk_match_method end
+            as match_method,
+        case when keeps_own_decision then match_confidence else crosswalk_match_probability end
+            as match_confidence,
+        case when keeps_own_decision then match_method else crosswalk_match_rule end
+            as match_rule,
+        crosswalk_evidence as match_evidence,
+        has_conflicting_keys,
+        has_ambiguous_candidates
+    from joined
+
+),
+
 final as (
 
     select
         *,
         account_id is not null as is_linked
-    from linked
+    from decided
 
 )
 

@@ -1,7 +1,9 @@
 -- Grain: one row per CRM account and calendar month with any brand activity (account_id +
 -- sales_month). Brand revenue and volume = sell-out lines linked to the account + direct
 -- sell-in invoices for accounts flagged is_direct in the CRM (direct invoices to an account
--- not flagged direct are left out). Returns and credit notes are netted.
+-- not flagged direct are left out). Returns and credit notes are netted. Amounts are in the
+-- company currency; a line whose currency has no rate (amount_eur null) adds nothing to
+-- revenue and is counted in unconverted_line_count.
 with
 
 sell_out as (
@@ -16,7 +18,8 @@ sell_out as (
         volume_litres,
         quantity > 0 as is_purchase,
         1 as sell_out_line_count,
-        0 as direct_line_count
+        0 as direct_line_count,
+        case when amount_eur is null then 1 else 0 end as unconverted_line_count
     from {{ ref('int_sell_out_lines__linked') }}
     where account_id is not null
 
@@ -42,7 +45,8 @@ direct_sell_in as (
         sell_in.volume_litres,
         sell_in.quantity > 0 as is_purchase,
         0 as sell_out_line_count,
-        1 as direct_line_count
+        1 as direct_line_count,
+        case when sell_in.net_amount_eur is null then 1 else 0 end as unconverted_line_count
     from {{ ref('int_sell_in_lines__converted') }} as sell_in
     inner join direct_accounts on sell_in.account_id = direct_accounts.account_id
     where sell_in.customer_type = 'direct_account'
@@ -62,14 +66,17 @@ monthly as (
     select
         account_id,
         sales_month,
-        sum(sell_out_revenue_eur + direct_revenue_eur) as revenue_eur,
-        sum(sell_out_revenue_eur) as sell_out_revenue_eur,
-        sum(direct_revenue_eur) as direct_revenue_eur,
+        coalesce(sum(sell_out_revenue_eur + direct_revenue_eur), 0) as revenue_eur,
+        coalesce(sum(sell_out_revenue_eur), 0) as sell_out_revenue_eur,
+        coalesce(sum(direct_revenue_eur), 0) as direct_revenue_eur,
         coalesce(sum(quantity_bottles), 0) as bottles,
         coalesce(sum(volume_litres), 0) as volume_litres,
         sum(sell_out_line_count) as sell_out_line_count,
         sum(direct_line_count) as direct_line_count,
-        max(case when is_purchase then activity_date end) as last_purchase_date
+        sum(unconverted_line_count) as unconverted_line_count,
+        max(case when is_purchase then activity_date end) as last_purchase_date,
+        -- days of the month with a purchase (any source): the frequency of ordering
+        count(distinct case when is_purchase then activity_date end) as purchase_days
     from activity
     group by account_id, sales_month
 

@@ -2,7 +2,14 @@
 -- product code resolved to our SKU and the quantity converted to bottles and litres.
 -- product_code is an EAN or a SKU depending on the distributor: var
 -- distributor_product_code_types ({D01: ean, D02: sku, ...}, from company.yaml) says which;
--- a distributor not listed is resolved by trying the EAN, then the SKU.
+-- a distributor not listed is resolved by trying the EAN, then the SKU. A code that matches
+-- no product is kept (sku null, is_product_resolved false; a warning test counts them):
+-- its amount still counts, its bottles and litres are unknown.
+-- Units: macro quantity_in_bottles (bottle, case x bottles_per_case, litre / bottle_size_l;
+-- null for another unit: is_unit_known). Currency: a distributor's amounts are in the
+-- company currency unless var distributor_currencies names another one; amount_eur =
+-- amount x fx_rate (var fx_rates_to_company_currency), null when the currency has no rate
+-- (is_currency_known = false).
 -- A view: it is read once, by int_sell_out_lines__linked (the materialized line-level fact),
 -- so writing it as a table would only copy every sell-out line one more time.
 {{ config(materialized='view') }}
@@ -17,6 +24,18 @@
     {%- do declared_whens.append(
         "when lines.distributor_id = '" ~ distributor_id ~ "' then '" ~ code_type ~ "'") %}
 {%- endfor %}
+{%- set currency_whens = [] %}
+{%- for distributor_id, currency in (var('distributor_currencies', {}) or {}).items() %}
+    {%- do currency_whens.append(
+        "when lines.distributor_id = '" ~ distributor_id ~ "' then '" ~ (currency | upper) ~ "'") %}
+{%- endfor %}
+{%- set company_currency = "'" ~ (var('company_currency', 'EUR') | upper) ~ "'" %}
+{%- if currency_whens %}
+    {%- set currency_expression = "case " ~ (currency_whens | join(' ')) ~ " else "
+        ~ company_currency ~ " end" %}
+{%- else %}
+    {%- set currency_expression = company_currency %}
+{%- endif %}
 {%- if declared_whens %}
     {%- set declared_expression = "case " ~ (declared_whens | join(' ')) ~ " end" %}
 {%- else %}
@@ -42,7 +61,8 @@ resolved as (
         lines.*,
         by_ean.sku as sku_by_ean,
         by_sku.sku as sku_by_sku,
-        {{ declared_expression }} as declared_code_type
+        {{ declared_expression }} as declared_code_type,
+        {{ currency_expression }} as currency
     from lines
     left join products as by_ean on lines.product_code = by_ean.ean
     left join products as by_sku on lines.product_code = by_sku.sku
@@ -83,14 +103,20 @@ converted as (
         coded.customer_name,
         coded.customer_postcode,
         coded.unit,
+        coded.unit in ('bottle', 'case', 'litre') as is_unit_known,
         coded.is_return,
         coded.quantity,
-        coded.quantity * case when coded.unit = 'case' then products.bottles_per_case else 1 end
-            as quantity_bottles,
-        coded.quantity
-        * case when coded.unit = 'case' then products.bottles_per_case else 1 end
-        * products.bottle_size_l as volume_litres,
-        coded.amount as amount_eur,
+        {{ quantity_in_bottles(
+            'coded.quantity', 'coded.unit', 'products.bottles_per_case', 'products.bottle_size_l'
+        ) }} as quantity_bottles,
+        {{ quantity_in_bottles(
+            'coded.quantity', 'coded.unit', 'products.bottles_per_case', 'products.bottle_size_l'
+        ) }} * products.bottle_size_l as volume_litres,
+        coded.currency,
+        {{ fx_rate('coded.currency') }} is not null as is_currency_known,
+        {{ fx_rate('coded.currency') }} as fx_rate,
+        coded.amount,
+        coded.amount * {{ fx_rate('coded.currency') }} as amount_eur,
         coded.sale_date,
         coded.sale_month,
         coded.source_file,

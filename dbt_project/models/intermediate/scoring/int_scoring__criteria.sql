@@ -9,9 +9,13 @@
 --   opportunity = opportunity_eur
 --   growth      = growth_pct; a new buyer (nothing in p12) counts as +100, a non-buyer as -100
 --   potential   = potential_eur
---   regularity  = months_with_purchases_r12
---   image       = best linked listing's rating x ln(1 + review_count); accounts without a
---                 listing score 0; null for all when no listing is linked at all
+--   regularity  = months_with_purchases_r12 (as documented in the company's scoring.yaml;
+--                 the scorecard also publishes regularity_r12, damped by the variation of
+--                 monthly revenue)
+--   image       = image_raw of account_scorecard (best linked listing's rating x
+--                 ln(1 + review_count)); accounts without a listing score 0 here (no online
+--                 presence is a weak image for the priority; the scorecard's image_score is
+--                 null for them); null for all when no listing is linked at all
 --   contribution= not computed yet (no profitability model): null
 with
 
@@ -27,20 +31,9 @@ accounts as (
 
 ),
 
-listings as (
-
-    select
-        account_id,
-        round(max(coalesce(rating, 0) * ln(1 + coalesce(review_count, 0))), 4) as image_raw
-    from {{ ref('int_accounts__online_links') }}
-    where is_linked and account_id is not null
-    group by account_id
-
-),
-
 listing_presence as (
 
-    select count(*) > 0 as has_listings from listings
+    select count(image_raw) > 0 as has_listings from scorecard
 
 ),
 
@@ -69,13 +62,12 @@ valued as (
         end as growth_value,
         scorecard.potential_eur as potential_value,
         scorecard.months_with_purchases_r12 as regularity_value,
-        case when listing_presence.has_listings then coalesce(listings.image_raw, 0) end
+        case when listing_presence.has_listings then coalesce(scorecard.image_raw, 0) end
             as image_value,
         cast(null as {{ type_double() }}) as contribution_value
     from scorecard
     inner join accounts on scorecard.account_id = accounts.account_id
     cross join listing_presence
-    left join listings on scorecard.account_id = listings.account_id
 
 ),
 

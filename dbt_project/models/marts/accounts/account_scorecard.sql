@@ -11,6 +11,22 @@
 --                      (revenue_r12 > 0) of the same channel and size band, if at least
 --                      var target_share_min_peers of them, else of the channel.
 --   opportunity_eur  = max(0, target_share * potential_eur - revenue_r12).
+-- Purchase behaviour over r12 (a month "with purchases" has a positive net revenue):
+--   months_with_purchases_r12 = such months (0-12); recency_days = days from the last
+--                      purchase to the end of as_of_month.
+--   frequency_r12    = purchase days (distinct days with a positive quantity, sell-out or
+--                      direct invoice) per month with purchases; null without purchases.
+--   monthly_revenue_cv_r12 = coefficient of variation (population standard deviation /
+--                      mean) of the 12 monthly revenues, months without purchases as 0;
+--                      0 = the same amount every month; null without revenue.
+--   regularity_r12   = (months_with_purchases_r12 / 12) / (1 + monthly_revenue_cv_r12), in
+--                      [0, 1]: 1 = buys every month the same amount, low = buys in a few
+--                      months or in bursts (deal-driven); 0 without revenue.
+-- Image (online reputation and visibility, normalized within the channel):
+--   image_raw        = best linked listing's rating x ln(1 + review_count); null without a
+--                      linked listing.
+--   image_score      = percent_rank of image_raw among the accounts of the same channel
+--                      that have one (0..1); null without a linked listing.
 with
 
 accounts as (
@@ -35,6 +51,17 @@ monthly_sales as (
 potential as (
 
     select * from {{ ref('int_accounts__potential') }}
+
+),
+
+listings as (
+
+    select
+        account_id,
+        max(coalesce(rating, 0) * ln(1 + coalesce(review_count, 0))) as image_raw
+    from {{ ref('int_accounts__online_links') }}
+    where account_id is not null
+    group by account_id
 
 ),
 
@@ -68,6 +95,18 @@ sales as (
                 and monthly_sales.has_purchases
                 then monthly_sales.sales_month
         end) as months_with_purchases_r12,
+        sum(case
+            when
+                monthly_sales.sales_month between periods.r12_start and periods.as_of_month_start
+                and monthly_sales.has_purchases
+                then monthly_sales.purchase_days
+            else 0
+        end) as purchase_days_r12,
+        sum(case
+            when monthly_sales.sales_month between periods.r12_start and periods.as_of_month_start
+                then monthly_sales.revenue_eur * monthly_sales.revenue_eur
+            else 0
+        end) as revenue_squares_r12,
         max(case
             when monthly_sales.sales_month <= periods.as_of_month_start
                 then monthly_sales.last_purchase_date
@@ -91,13 +130,17 @@ measured as (
         round(coalesce(sales.bottles_r12, 0), 2) as bottles_r12,
         round(coalesce(sales.bottles_p12, 0), 2) as bottles_p12,
         coalesce(sales.months_with_purchases_r12, 0) as months_with_purchases_r12,
+        coalesce(sales.purchase_days_r12, 0) as purchase_days_r12,
+        coalesce(sales.revenue_squares_r12, 0) as revenue_squares_r12,
         sales.last_purchase_date,
+        listings.image_raw,
         round(potential.potential_eur, 2) as potential_eur,
         potential.potential_method
     from accounts
     cross join periods
     left join sales on accounts.account_id = sales.account_id
     left join potential on accounts.account_id = potential.account_id
+    left join listings on accounts.account_id = listings.account_id
 
 ),
 
@@ -109,7 +152,24 @@ shares as (
             when revenue_p12 > 0
                 then 100.0 * (revenue_r12 - revenue_p12) / revenue_p12
         end as growth_pct,
-        case when potential_eur > 0 then revenue_r12 / potential_eur end as raw_share_of_wallet
+        case when potential_eur > 0 then revenue_r12 / potential_eur end as raw_share_of_wallet,
+        case
+            when months_with_purchases_r12 > 0
+                then 1.0 * purchase_days_r12 / months_with_purchases_r12
+        end as frequency_r12,
+        -- population variance of the 12 monthly revenues = E[x^2] - E[x]^2 (zeros included)
+        case
+            when revenue_r12 > 0
+                then
+                    sqrt(greatest(revenue_squares_r12 / 12.0 - power(revenue_r12 / 12.0, 2), 0))
+                    / (revenue_r12 / 12.0)
+        end as monthly_revenue_cv_r12,
+        case
+            when image_raw is not null
+                then percent_rank() over (
+                        partition by channel, image_raw is null order by image_raw
+                    )
+        end as image_score
     from measured
 
 ),
@@ -193,6 +253,15 @@ final as (
             {{ dbt.datediff('last_purchase_date', 'as_of_month_end', 'day') }}
             as {{ dbt.type_bigint() }}
         ) as recency_days,
+        cast(purchase_days_r12 as {{ dbt.type_bigint() }}) as purchase_days_r12,
+        cast(round(frequency_r12, 4) as {{ type_double() }}) as frequency_r12,
+        cast(round(monthly_revenue_cv_r12, 4) as {{ type_double() }}) as monthly_revenue_cv_r12,
+        cast(case
+            when monthly_revenue_cv_r12 is null then 0
+            else round((months_with_purchases_r12 / 12.0) / (1 + monthly_revenue_cv_r12), 4)
+        end as {{ type_double() }}) as regularity_r12,
+        cast(round(image_raw, 4) as {{ type_double() }}) as image_raw,
+        cast(round(image_score, 4) as {{ type_double() }}) as image_score,
         cast(potential_eur as {{ type_double() }}) as potential_eur,
         cast(potential_method as {{ dbt.type_string() }}) as potential_method,
         cast(share_of_wallet as {{ type_double() }}) as share_of_wallet,

@@ -15,6 +15,20 @@
 {%- set criteria = cfg.criteria %}
 {%- set used = [] %}
 {%- for name, spec in criteria.items() if spec.weight > 0 %}{% do used.append(name) %}{% endfor %}
+{#- Sums over the criteria used, one term per line: the weights actually used, the names
+    of the criteria left out, the points. -#}
+{%- set weight_terms, missing_terms, points_terms = ['0'], ["''"], [] %}
+{%- for name in used %}
+    {%- do weight_terms.append(
+        "case when availability.has_" ~ name ~ " then " ~ criteria[name].weight ~ " else 0 end") %}
+    {%- do missing_terms.append(
+        "case when availability.has_" ~ name ~ " then '' else '" ~ name ~ " (no data from "
+        ~ criteria[name].source ~ "), ' end") %}
+    {%- do points_terms.append("coalesce(" ~ name ~ "_points, 0)") %}
+{%- endfor %}
+{%- set weight_used_sql = weight_terms | join('\n            + ') %}
+{%- set missing_sql = missing_terms | join('\n            || ') %}
+{%- set points_sum_sql = points_terms | join('\n                    + ') %}
 {#- Reason sentences: a criterion is a reason when it brings points and the account is in
     the upper half of the company on it (normalized >= 0.5). -#}
 {%- set sentences = {
@@ -66,13 +80,14 @@ availability as (
 
     select
         {%- for name in used %}
-        count(criteria.{{ name }}_normalized) > 0
-        and max(reliability_{{ name }}.reliability) is not null as has_{{ name }}{{ ',' if not loop.last }}
+            count(criteria.{{ name }}_normalized) > 0
+            and max(reliability_{{ name }}.reliability) is not null as has_{{ name }},
         {%- endfor %}
+        count(*) as accounts_count
     from criteria
     {%- for name in used %}
-    left join reliability as reliability_{{ name }}
-        on reliability_{{ name }}.source_name = '{{ criteria[name].source }}'
+        left join reliability as reliability_{{ name }}
+            on reliability_{{ name }}.source_name = '{{ criteria[name].source }}'
     {%- endfor %}
 
 ),
@@ -85,30 +100,24 @@ pointed as (
         segments.tier,
         segments.plan,
         {%- for name in known %}
-        {%- if name in used %}
-        case
-            when availability.has_{{ name }}
-                then {{ criteria[name].weight }} * reliability_{{ name }}.reliability
-                * coalesce(criteria.{{ name }}_normalized, 0)
-        end as {{ name }}_points,
-        {%- else %}
-        cast(null as {{ type_double() }}) as {{ name }}_points,
-        {%- endif %}
+            {%- if name in used %}
+                case
+                    when availability.has_{{ name }}
+                        then {{ criteria[name].weight }} * reliability_{{ name }}.reliability
+                            * coalesce(criteria.{{ name }}_normalized, 0)
+                end as {{ name }}_points,
+            {%- else %}
+                cast(null as {{ type_double() }}) as {{ name }}_points,
+            {%- endif %}
         {%- endfor %}
-        0
-        {%- for name in used %}
-        + case when availability.has_{{ name }} then {{ criteria[name].weight }} else 0 end
-        {%- endfor %} as criteria_weight_used,
-        nullif(rtrim(''
-        {%- for name in used %}
-            || case when availability.has_{{ name }} then '' else '{{ name }} (no data from {{ criteria[name].source }}), ' end
-        {%- endfor %}, ', '), '') as missing_criteria
+        {{ weight_used_sql }} as criteria_weight_used,
+        nullif(rtrim({{ missing_sql }}, ', '), '') as missing_criteria
     from criteria
     inner join segments on criteria.account_id = segments.account_id
     cross join availability
     {%- for name in used %}
-    left join reliability as reliability_{{ name }}
-        on reliability_{{ name }}.source_name = '{{ criteria[name].source }}'
+        left join reliability as reliability_{{ name }}
+            on reliability_{{ name }}.source_name = '{{ criteria[name].source }}'
     {%- endfor %}
 
 ),
@@ -119,8 +128,7 @@ scored as (
         *,
         case
             when criteria_weight_used > 0
-                then ({% for name in used %}coalesce({{ name }}_points, 0){{ ' + ' if not loop.last }}{% endfor %})
-                / criteria_weight_used
+                then ({{ points_sum_sql }}) / criteria_weight_used
             else 0
         end as priority_score
     from pointed
@@ -130,17 +138,17 @@ scored as (
 reasons as (
 
     {%- for name in used %}
-    select
-        criteria.account_id,
-        '{{ name }}' as criterion,
-        criteria.{{ name }}_points as points,
-        {{ sentences[name] }} as sentence
-    from scored as criteria
-    where criteria.{{ name }}_points > 0 and criteria.{{ name }}_normalized >= 0.5
-    {%- if not loop.last %}
+        select
+            criteria.account_id,
+            '{{ name }}' as criterion,
+            criteria.{{ name }}_points as points,
+            {{ sentences[name] }} as sentence
+        from scored as criteria
+        where criteria.{{ name }}_points > 0 and criteria.{{ name }}_normalized >= 0.5
+        {%- if not loop.last %}
 
-    union all
-    {%- endif %}
+            union all
+        {%- endif %}
     {%- endfor %}
 
 ),
@@ -205,7 +213,7 @@ final as (
         cast(plan as {{ dbt.type_string() }}) as plan,
         cast(round(priority_score, 6) as {{ type_double() }}) as priority_score,
         {%- for name in known %}
-        cast(round({{ name }}_points, 6) as {{ type_double() }}) as {{ name }}_points,
+            cast(round({{ name }}_points, 6) as {{ type_double() }}) as {{ name }}_points,
         {%- endfor %}
         cast(criteria_weight_used as {{ type_double() }}) as criteria_weight_used,
         cast(missing_criteria as {{ dbt.type_string() }}) as missing_criteria,
@@ -213,12 +221,12 @@ final as (
         cast(priority_class as {{ dbt.type_string() }}) as priority_class,
         cast(case
             {%- for c in cfg.classes %}
-            when priority_class = '{{ c.name }}' then {{ c.calls_per_year }}
+                when priority_class = '{{ c.name }}' then {{ c.calls_per_year }}
             {%- endfor %}
         end as {{ dbt.type_bigint() }}) as calls_per_year,
         cast(case
             {%- for c in cfg.classes %}
-            when priority_class = '{{ c.name }}' then '{{ c.guideline | replace("'", "''") }}'
+                when priority_class = '{{ c.name }}' then '{{ c.guideline | replace("'", "''") }}'
             {%- endfor %}
         end as {{ dbt.type_string() }}) as call_guideline,
         cast(row_number() over (order by priority_score desc, account_id asc) as {{ dbt.type_bigint() }})

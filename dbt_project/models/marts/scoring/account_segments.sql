@@ -18,6 +18,28 @@
 --                   their overrides); opportunity level = high when the opportunity_eur
 --                   percentile >= high_opportunity_min_percentile and opportunity_eur > 0.
 {%- set cfg = var('scoring') %}
+{#- The plan rules as CASE branches: every condition a rule names must hold. -#}
+{%- set plan_whens = [] %}
+{%- for rule in cfg.plan_rules %}
+    {%- set conditions = [] %}
+    {%- for field, column in [('mode', 'mode'), ('opportunity', 'opportunity_level'), ('tier', 'tier')] %}
+        {%- if rule[field] %}
+            {%- do conditions.append(column ~ " in ('" ~ rule[field] | join("', '") ~ "')") %}
+        {%- endif %}
+    {%- endfor %}
+    {%- do plan_whens.append("when " ~ (conditions | join(' and ') if conditions else 'true')
+        ~ " then '" ~ rule.plan ~ "'") %}
+{%- endfor %}
+{#- Contact model per tier; tiers in distributor_managed_tiers are left to the distributor
+    unless the account buys direct. -#}
+{%- set contact_whens = [] %}
+{%- for tier_name, t in cfg.treatments.items() %}
+    {%- if tier_name in cfg.distributor_managed_tiers %}
+        {%- do contact_whens.append(
+            "when tier = '" ~ tier_name ~ "' and not is_direct then 'distributor_managed'") %}
+    {%- endif %}
+    {%- do contact_whens.append("when tier = '" ~ tier_name ~ "' then '" ~ t.contact_model ~ "'") %}
+{%- endfor %}
 {%- set tiers = cfg.tiers %}
 {%- set last_tier = tiers[-1].name %}
 {%- set pr = cfg.partner_ranking %}
@@ -54,7 +76,8 @@ computed as (
         case
             when revenue_r12 <= 0 or total_revenue <= 0 then '{{ last_tier }}'
             {%- for tier in tiers[:-1] %}
-            when revenue_before / total_revenue < {{ tier.max_cumulative_share }} then '{{ tier.name }}'
+                when revenue_before / total_revenue < {{ tier.max_cumulative_share }}
+                    then '{{ tier.name }}'
             {%- endfor %}
             else '{{ last_tier }}'
         end as computed_tier,
@@ -103,12 +126,8 @@ planned as (
     select
         *,
         case
-            {%- for rule in cfg.plan_rules %}
-            {%- set conditions = [] %}
-            {%- if rule.mode %}{% do conditions.append("mode in ('" ~ rule.mode | join("', '") ~ "')") %}{% endif %}
-            {%- if rule.opportunity %}{% do conditions.append("opportunity_level in ('" ~ rule.opportunity | join("', '") ~ "')") %}{% endif %}
-            {%- if rule.tier %}{% do conditions.append("tier in ('" ~ rule.tier | join("', '") ~ "')") %}{% endif %}
-            when {{ conditions | join(' and ') if conditions else 'true' }} then '{{ rule.plan }}'
+            {%- for plan_when in plan_whens %}
+                {{ plan_when }}
             {%- endfor %}
         end as computed_plan
     from overridden
@@ -152,18 +171,13 @@ final as (
         cast(plan as {{ dbt.type_string() }}) as plan,
         cast({{ dbt.concat(["channel", "' / '", "tier"]) }} as {{ dbt.type_string() }}) as segment,
         cast(case
-            {%- for tier_name, t in cfg.treatments.items() %}
-            when tier = '{{ tier_name }}' then
-                {%- if tier_name in cfg.distributor_managed_tiers %}
-                case when is_direct then '{{ t.contact_model }}' else 'distributor_managed' end
-                {%- else %}
-                '{{ t.contact_model }}'
-                {%- endif %}
+            {%- for contact_when in contact_whens %}
+                {{ contact_when }}
             {%- endfor %}
         end as {{ dbt.type_string() }}) as contact_model,
         cast(case
             {%- for tier_name, t in cfg.treatments.items() %}
-            when tier = '{{ tier_name }}' then '{{ t.treatment | replace("'", "''") }}'
+                when tier = '{{ tier_name }}' then '{{ t.treatment | replace("'", "''") }}'
             {%- endfor %}
         end as {{ dbt.type_string() }}) as treatment,
         cast(overridden_fields is not null as {{ dbt.type_boolean() }}) as is_overridden,

@@ -10,27 +10,27 @@ with
 overrides as (
 
     {%- if rows %}
-    {%- for row in rows %}
-    select
-        '{{ row.account_id }}' as account_id,
-        '{{ row.field }}' as field,
-        '{{ row.value }}' as override_value,
-        '{{ row.reason | replace("'", "''") }}' as reason,
-        '{{ row.author | replace("'", "''") }}' as author,
-        cast('{{ row.date }}' as date) as decided_on
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+        {%- for row in rows %}
+            select
+                '{{ row.account_id }}' as account_id,
+                '{{ row.field }}' as field,
+                '{{ row.value }}' as override_value,
+                '{{ row.reason | replace("'", "''") }}' as reason,
+                '{{ row.author | replace("'", "''") }}' as author,
+                cast('{{ row.date }}' as date) as decided_on
+            {%- if not loop.last %}
+                union all
+            {%- endif %}
+        {%- endfor %}
     {%- else %}
-    select
-        cast(null as {{ dbt.type_string() }}) as account_id,
-        cast(null as {{ dbt.type_string() }}) as field,
-        cast(null as {{ dbt.type_string() }}) as override_value,
-        cast(null as {{ dbt.type_string() }}) as reason,
-        cast(null as {{ dbt.type_string() }}) as author,
-        cast(null as date) as decided_on
-    where 1 = 0
+        select
+            cast(null as {{ dbt.type_string() }}) as account_id,
+            cast(null as {{ dbt.type_string() }}) as field,
+            cast(null as {{ dbt.type_string() }}) as override_value,
+            cast(null as {{ dbt.type_string() }}) as reason,
+            cast(null as {{ dbt.type_string() }}) as author,
+            cast(null as date) as decided_on
+        where 1 = 0
     {%- endif %}
 
 ),
