@@ -100,14 +100,14 @@ def test_quarantine_ceiling_and_freshness_per_distributor(working_db):
 def test_replayed_month_is_checked_at_the_night_its_data_is_due(working_db):
     company = load_company_config()
     clock = FreshnessClock.for_company(company)  # the sample pins as_of_month 2026-10
-    latency = max(c.latency_days for c in CONTRACTS.values())
+    calls = CONTRACTS["call_log"]
     assert clock.replay_month_end == datetime(2026, 11, 1)
-    assert (clock.now - clock.replay_month_end).days == latency
+    assert (clock.reference(calls) - clock.replay_month_end).days == calls.latency_days
     with duckdb.connect(str(working_db)) as con:
         _deliver(con, "sales_reps", datetime(2026, 11, 1, 2))  # snapshot taken after the month
         _deliver(con, "call_log", datetime(2026, 9, 2))  # stopped two months before
     reps = {o.check: o.passed for o in check_source(working_db, REPS, clock)}
-    calls = {o.check: o.passed for o in check_source(working_db, CONTRACTS["call_log"], clock)}
+    calls = {o.check: o.passed for o in check_source(working_db, calls, clock)}
     assert reps["freshness"] and not calls["freshness"]
 
 

@@ -14,9 +14,9 @@ is published:
 - freshness: the newest delivery (per distributor for sell-out) is not older than the
   contract's delivery frequency plus its latency, against the wall clock when the company
   runs live. When the company replays a pinned `as_of_month` (the sample company) the
-  clock is the night that month's data is due (its end plus the longest contract
-  latency), so a sender that stopped months before is still caught, and a snapshot
-  source is current when its extract was taken after the replayed month.
+  clock is the night the source's data for that month is due (the month's end plus the
+  source's latency), so a sender that stopped months before is still caught, and a
+  snapshot source is current when its extract was taken after the replayed month.
 
 Severities come from the contract rules (`severity: warning` publishes and reports; the
 default, error, blocks publishing). Generated checks are errors, freshness a warning.
@@ -169,8 +169,9 @@ def _freshness(
     if not rows:
         return [CheckOutcome(contract.key, FRESHNESS_CHECK, False, WARNING, "no delivery received")]
     outcomes = []
+    reference = clock.reference(contract)
     for sender, newest in rows:
-        age_days = (clock.now - newest).total_seconds() / 86400
+        age_days = (reference - newest).total_seconds() / 86400
         fresh = age_days <= allowed_days
         if clock.replay_month_end and contract.key in clock.snapshot_sources:
             # a replayed month has one extract: current when taken after the month closed
@@ -182,7 +183,7 @@ def _freshness(
                 fresh,
                 WARNING,
                 f"newest delivery {newest:%Y-%m-%d %H:%M}, {age_days:.1f} days before "
-                f"{clock.now:%Y-%m-%d} (allowed {allowed_days})",
+                f"{reference:%Y-%m-%d} (allowed {allowed_days})",
             )
         )
     return outcomes
@@ -190,25 +191,26 @@ def _freshness(
 
 @dataclass(frozen=True)
 class FreshnessClock:
-    """What "now" means for freshness: the wall clock (live), or the night a replayed
-    month's data is due: its end plus the longest latency any contract allows."""
+    """What "now" means for freshness: the wall clock (live), or, for a replayed month,
+    the night each source's data for it is due: the month's end plus the source's latency."""
 
-    now: datetime
+    now: datetime | None
     replay_month_end: datetime | None = None
     snapshot_sources: tuple[str, ...] = ()
+
+    def reference(self, contract: Contract) -> datetime:
+        if self.now is not None:
+            return self.now
+        return self.replay_month_end + timedelta(days=contract.latency_days)
 
     @classmethod
     def for_company(cls, company, now: datetime | None = None) -> FreshnessClock:
         if not company.company.as_of_month:
             return cls(now=(now or datetime.now(UTC)).replace(tzinfo=None))
-        from orchestration.contracts import load_contracts
-
         year, month = map(int, company.company.as_of_month.split("-"))
-        month_end = datetime(year + month // 12, month % 12 + 1, 1)
-        latency = max(c.latency_days for c in load_contracts().values())
         return cls(
-            now=month_end + timedelta(days=latency),
-            replay_month_end=month_end,
+            now=None,
+            replay_month_end=datetime(year + month // 12, month % 12 + 1, 1),
             snapshot_sources=tuple(n for n, s in company.sources.items() if s.mode == "snapshot"),
         )
 

@@ -6,7 +6,9 @@
 --                        the criterion is not configured or left out.
 --   A configured criterion is left out (missing_criteria) when it has no data at all or its
 --   source has no row in source_reliability; the weights of the others are then rescaled:
---   priority_score = sum(points) / sum(weights of the criteria used), 0..1.
+--   priority_score = sum(points) / sum(weight x reliability of the criteria used), 0..1:
+--   a less reliable source weighs less against the others, while the score stays on the
+--   class thresholds' scale, so a late feed does not push every account down a class.
 --   priority_class = first class (var scoring.classes) whose min_score the score reaches,
 --                    unless a manual override (var scoring_overrides) sets it.
 --   reason_1..3    = the criteria bringing the most points, in words, best first.
@@ -18,15 +20,20 @@
 {#- Sums over the criteria used, one term per line: the weights actually used, the names
     of the criteria left out, the points. -#}
 {%- set weight_terms, missing_terms, points_terms = ['0'], ["''"], [] %}
+{%- set trusted_terms = ['0'] %}
 {%- for name in used %}
     {%- do weight_terms.append(
         "case when availability.has_" ~ name ~ " then " ~ criteria[name].weight ~ " else 0 end") %}
+    {%- do trusted_terms.append(
+        "case when availability.has_" ~ name ~ " then " ~ criteria[name].weight
+        ~ " * reliability_" ~ name ~ ".reliability else 0 end") %}
     {%- do missing_terms.append(
         "case when availability.has_" ~ name ~ " then '' else '" ~ name ~ " (no data from "
         ~ criteria[name].source ~ "), ' end") %}
     {%- do points_terms.append("coalesce(" ~ name ~ "_points, 0)") %}
 {%- endfor %}
 {%- set weight_used_sql = weight_terms | join('\n            + ') %}
+{%- set trusted_weight_sql = trusted_terms | join('\n            + ') %}
 {%- set missing_sql = missing_terms | join('\n            || ') %}
 {%- set points_sum_sql = points_terms | join('\n                    + ') %}
 {#- Reason sentences: a criterion is a reason when it brings points and the account is in
@@ -111,6 +118,7 @@ pointed as (
             {%- endif %}
         {%- endfor %}
         {{ weight_used_sql }} as criteria_weight_used,
+        {{ trusted_weight_sql }} as trusted_weight_used,
         nullif(rtrim({{ missing_sql }}, ', '), '') as missing_criteria
     from criteria
     inner join segments on criteria.account_id = segments.account_id
@@ -127,8 +135,8 @@ scored as (
     select
         *,
         case
-            when criteria_weight_used > 0
-                then ({{ points_sum_sql }}) / criteria_weight_used
+            when trusted_weight_used > 0
+                then ({{ points_sum_sql }}) / trusted_weight_used
             else 0
         end as priority_score
     from pointed
