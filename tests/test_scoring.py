@@ -187,7 +187,8 @@ def test_scoring_marts_are_published_with_overrides_audited(pipeline_run):
         if "ACC000010" in ids:  # the sample overrides file moves ACC000010 to class A
             assert ("ACC000010" in {a for a, _ in notes}) and all(n for _, n in notes)
         missing = pub.execute("SELECT DISTINCT missing_criteria FROM account_priorities").fetchall()
-        assert missing == [("contribution (no data from profitability)",)]
+        # every configured criterion has data now that account_profitability feeds contribution
+        assert missing == [(None,)]
         reliability = dict(
             pub.execute("SELECT source_name, reliability FROM source_reliability").fetchall()
         )

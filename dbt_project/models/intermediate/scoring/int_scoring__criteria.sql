@@ -3,8 +3,7 @@
 -- Grain: one row per active CRM account (account_id): the raw value of every known priority
 -- criterion and its normalized value (0..1). Normalization = percent_rank within the company
 -- among accounts with a value (image: within the channel); null when the account has no
--- value, and for every account when the criterion has no data at all (contribution until a
--- profitability model exists).
+-- value, and for every account when the criterion has no data at all.
 --   volume      = revenue_r12
 --   opportunity = opportunity_eur
 --   growth      = growth_pct; a new buyer (nothing in p12) counts as +100, a non-buyer as -100
@@ -16,12 +15,19 @@
 --                 ln(1 + review_count)); accounts without a listing score 0 here (no online
 --                 presence is a weak image for the priority; the scorecard's image_score is
 --                 null for them); null for all when no listing is linked at all
---   contribution= not computed yet (no profitability model): null
+--   contribution= contribution_eur of account_profitability (gross margin - cost to serve,
+--                 r12); an active account without a row there has none (null)
 with
 
 scorecard as (
 
     select * from {{ ref('account_scorecard') }}
+
+),
+
+profitability as (
+
+    select account_id, contribution_eur from {{ ref('account_profitability') }}
 
 ),
 
@@ -64,9 +70,10 @@ valued as (
         scorecard.months_with_purchases_r12 as regularity_value,
         case when listing_presence.has_listings then coalesce(scorecard.image_raw, 0) end
             as image_value,
-        cast(null as {{ type_double() }}) as contribution_value
+        profitability.contribution_eur as contribution_value
     from scorecard
     inner join accounts on scorecard.account_id = accounts.account_id
+    left join profitability on scorecard.account_id = profitability.account_id
     cross join listing_presence
 
 ),

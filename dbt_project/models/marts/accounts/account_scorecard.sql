@@ -25,6 +25,7 @@
 -- Image (online reputation and visibility, normalized within the channel):
 --   image_raw        = best linked listing's rating x ln(1 + review_count); null without a
 --                      linked listing.
+--   contribution_eur = account_profitability.contribution_eur (null without a row there)
 --   image_score      = percent_rank of image_raw among the accounts of the same channel
 --                      that have one (0..1); null without a linked listing.
 with
@@ -235,10 +236,17 @@ targeted as (
 
 ),
 
+-- contribution from the profitability model (gross margin - cost to serve, r12)
+profitability as (
+
+    select account_id, contribution_eur from {{ ref('account_profitability') }}
+
+),
+
 final as (
 
     select
-        cast(account_id as {{ dbt.type_string() }}) as account_id,
+        cast(targeted.account_id as {{ dbt.type_string() }}) as account_id,
         cast(as_of_month as {{ dbt.type_string() }}) as as_of_month,
         cast(channel as {{ dbt.type_string() }}) as channel,
         cast(size_band as {{ dbt.type_string() }}) as size_band,
@@ -270,8 +278,10 @@ final as (
         cast(case
             when target_share_of_wallet is not null and potential_eur is not null
                 then round(greatest(0, target_share_of_wallet * potential_eur - revenue_r12), 2)
-        end as {{ type_double() }}) as opportunity_eur
+        end as {{ type_double() }}) as opportunity_eur,
+        cast(profitability.contribution_eur as {{ type_double() }}) as contribution_eur
     from targeted
+    left join profitability on targeted.account_id = profitability.account_id
 
 )
 
