@@ -11,6 +11,7 @@ from orchestration.defs.ingestion.assets import build_ingestion_defs
 from orchestration.defs.linking.assets import build_linking_defs
 from orchestration.defs.publish.assets import build_publish_defs
 from orchestration.defs.quality.checks import build_quality_defs
+from orchestration.defs.report.assets import build_report_defs
 from orchestration.defs.resources import RtmResource
 from orchestration.defs.transform.dbt_assets import build_dbt_defs
 
@@ -51,6 +52,7 @@ def defs() -> dg.Definitions:
         build_linking_defs(),
         build_quality_defs(),
         build_publish_defs(),
+        build_report_defs(),
         build_jobs(settings),
         dg.Definitions(resources={"rtm": RtmResource()}),
     )
