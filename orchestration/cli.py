@@ -125,6 +125,7 @@ def run(
     result = run_nightly(settings)
     if not result.success:
         typer.secho("run failed: see the messages above and the Dagster UI (make dev)", fg="red")
+        _write_failure_summary(settings, result)
         raise typer.Exit(1)
     print_summary(settings, result.run_id)
     # Everything is committed and closed. DuckDB 2.0's bindings print hundreds of lines of
@@ -189,6 +190,17 @@ def print_summary(settings: Settings, run_id: str) -> None:
         typer.echo("Accounts by channel: " + ", ".join(f"{c} {n:,}" for c, n in segments))
     typer.echo(f"Quality checks passed: {checks[0]}/{checks[1]}; rows quarantined: {quarantined:,}")
     _echo_report_path(settings)
+
+
+def _write_failure_summary(settings: Settings, result) -> None:
+    import logging
+
+    from orchestration.defs.operations.failures import report_failure, summarize_result
+
+    path = report_failure(
+        summarize_result(result), settings.warehouse_dir, logging.getLogger("rtm")
+    )
+    typer.secho(f"failure summary: {path}", fg="red")
 
 
 def _echo_report_path(settings: Settings) -> None:
