@@ -9,6 +9,7 @@ rtm link           rebuild the account crosswalk in the working database
 rtm match L R      link any two CSV tables of business records (same engine)
 rtm versions       list the kept published versions
 rtm rollback       put the previous (or --to VERSION) published version back, atomically
+rtm report         render the account review report (HTML) from the published tables
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ def run(
     result = run_nightly(settings)
     if not result.success:
         typer.secho("run failed: see the messages above and the Dagster UI (make dev)", fg="red")
+        _write_failure_summary(settings, result)
         raise typer.Exit(1)
     print_summary(settings, result.run_id)
     # Everything is committed and closed. DuckDB 2.0's bindings print hundreds of lines of
@@ -187,6 +189,46 @@ def print_summary(settings: Settings, run_id: str) -> None:
     if segments:
         typer.echo("Accounts by channel: " + ", ".join(f"{c} {n:,}" for c, n in segments))
     typer.echo(f"Quality checks passed: {checks[0]}/{checks[1]}; rows quarantined: {quarantined:,}")
+    _echo_report_path(settings)
+
+
+def _write_failure_summary(settings: Settings, result) -> None:
+    import logging
+
+    from orchestration.defs.operations.failures import report_failure, summarize_result
+
+    path = report_failure(
+        summarize_result(result), settings.warehouse_dir, logging.getLogger("rtm")
+    )
+    typer.secho(f"failure summary: {path}", fg="red")
+
+
+def _echo_report_path(settings: Settings) -> None:
+    from orchestration.defs.report.assets import reports_dir
+    from orchestration.report import report_index_path
+
+    path = report_index_path(settings.published_db, reports_dir(settings))
+    if path is not None and path.exists():
+        typer.echo(f"Account review report: {path}")
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(None, help="Reports folder (default: the warehouse's reports/)."),
+    top: int = typer.Option(15, help="Priority accounts listed per territory."),
+) -> None:
+    """Render the account review report (self-contained HTML, one printable page per
+    territory) from the published tables; the nightly run does this after publishing."""
+    from orchestration.defs.report.assets import reports_dir
+    from orchestration.report import render_report
+
+    settings = _settings()
+    if not settings.published_db.exists():
+        typer.secho(f"nothing published yet at {settings.published_db}: run `rtm run`", fg="red")
+        raise typer.Exit(1)
+    result = render_report(settings.published_db, out or reports_dir(settings), top_n=top)
+    typer.echo(f"report written to {result.path} ({result.pages} pages, "
+               f"{result.size_bytes / 1e6:.1f} MB, {result.seconds:.1f} s)")  # fmt: skip
 
 
 @app.command()

@@ -9,8 +9,10 @@ import dagster as dg
 from orchestration.config import Settings
 from orchestration.defs.ingestion.assets import build_ingestion_defs
 from orchestration.defs.linking.assets import build_linking_defs
+from orchestration.defs.operations.definitions import build_operations_defs, with_ui_metadata
 from orchestration.defs.publish.assets import build_publish_defs
 from orchestration.defs.quality.checks import build_quality_defs
+from orchestration.defs.report.assets import build_report_defs
 from orchestration.defs.resources import RtmResource
 from orchestration.defs.transform.dbt_assets import build_dbt_defs
 
@@ -45,12 +47,15 @@ def build_jobs(settings: Settings) -> dg.Definitions:
 @dg.definitions
 def defs() -> dg.Definitions:
     settings = Settings.from_env()
-    return dg.Definitions.merge(
+    merged = dg.Definitions.merge(
         build_ingestion_defs(),
         build_dbt_defs(),
         build_linking_defs(),
         build_quality_defs(),
         build_publish_defs(),
+        build_report_defs(),
+        build_operations_defs(),
         build_jobs(settings),
         dg.Definitions(resources={"rtm": RtmResource()}),
     )
+    return with_ui_metadata(merged)

@@ -123,3 +123,15 @@ def test_dagster_definitions_validate():
         env={**os.environ, "DAGSTER_HOME": str(REPO_ROOT / ".dagster_home")},
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_report_follows_the_publish_and_operations_sensors_are_loaded():
+    definitions = _definitions()
+    graph = definitions.resolve_asset_graph()
+    report = graph.get(dg.AssetKey(["account_review_report"]))
+    assert report.group_name == "published"
+    assert report.parent_keys == {dg.AssetKey(["published_warehouse"])}
+    assert {s.name for s in definitions.sensors} >= {
+        "distributor_landing_sensor",
+        "run_failure_summary",
+    }
