@@ -8,6 +8,8 @@
 --                        an account -> monthly account sales
 --   published_*_r12      monthly account sales over r12 for the scorecard's accounts ->
 --                        account_scorecard (revenue and bottles, as published)
+--   accounts:*           every account of dim_accounts is in the scorecard, the segments
+--                        and the priorities (no account lost on the way to a class)
 -- is_reconciled = |observed - expected| <= tolerance (0.01 plus a relative 1e-9 for the sums
 -- of doubles). A false is an error-level check: nothing is published.
 {%- set non_contract = ['quarantine', 'file_deliveries'] %}
@@ -167,6 +169,18 @@ checks as (
         'int_sell_out_lines__linked', 'int_accounts__monthly_sales'
     from linked cross join monthly_totals
     union all
+    {%- for downstream in ['account_scorecard', 'account_segments', 'account_priorities'] %}
+    select
+        'accounts:dim_accounts->{{ downstream }}', 'publication', '{{ downstream }}',
+        'accounts',
+        cast((select count(*) from {{ ref('dim_accounts') }}) as {{ type_double() }}),
+        cast((
+            select count(*) from {{ ref(downstream) }}
+            where account_id in (select account_id from {{ ref('dim_accounts') }})
+        ) as {{ type_double() }}),
+        'dim_accounts', '{{ downstream }}'
+    union all
+    {%- endfor %}
     select
         'published_revenue_r12:monthly->scorecard', 'publication', 'account_scorecard',
         'brand revenue r12 (company currency)',
