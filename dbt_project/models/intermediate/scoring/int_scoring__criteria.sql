@@ -27,7 +27,10 @@ scorecard as (
 
 profitability as (
 
-    select account_id, contribution_eur from {{ ref('account_profitability') }}
+    select
+        account_id,
+        contribution_eur
+    from {{ ref('account_profitability') }}
 
 ),
 

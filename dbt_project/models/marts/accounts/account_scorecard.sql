@@ -239,14 +239,27 @@ targeted as (
 -- contribution from the profitability model (gross margin - cost to serve, r12)
 profitability as (
 
-    select account_id, contribution_eur from {{ ref('account_profitability') }}
+    select
+        account_id,
+        contribution_eur
+    from {{ ref('account_profitability') }}
+
+),
+
+with_contribution as (
+
+    select
+        targeted.*,
+        profitability.contribution_eur
+    from targeted
+    left join profitability on targeted.account_id = profitability.account_id
 
 ),
 
 final as (
 
     select
-        cast(targeted.account_id as {{ dbt.type_string() }}) as account_id,
+        cast(account_id as {{ dbt.type_string() }}) as account_id,
         cast(as_of_month as {{ dbt.type_string() }}) as as_of_month,
         cast(channel as {{ dbt.type_string() }}) as channel,
         cast(size_band as {{ dbt.type_string() }}) as size_band,
@@ -279,9 +292,8 @@ final as (
             when target_share_of_wallet is not null and potential_eur is not null
                 then round(greatest(0, target_share_of_wallet * potential_eur - revenue_r12), 2)
         end as {{ type_double() }}) as opportunity_eur,
-        cast(profitability.contribution_eur as {{ type_double() }}) as contribution_eur
-    from targeted
-    left join profitability on targeted.account_id = profitability.account_id
+        cast(contribution_eur as {{ type_double() }}) as contribution_eur
+    from with_contribution
 
 )
 

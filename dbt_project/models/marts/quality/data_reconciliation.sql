@@ -116,83 +116,117 @@ published_r12 as (
 checks as (
 
     {%- for table in raw_tables %}
-    select
-        'ingestion:{{ table }}' as check_id,
-        'ingestion' as stage,
-        '{{ table }}' as subject,
-        'rows' as measure,
-        cast((
-            select coalesce(sum(rows_read), 0) from deliveries where source_name = '{{ table }}'
-        ) as {{ type_double() }}) as expected_value,
-        cast((select count(*) from {{ source('raw', table) }}) + (
-            select count(*) from quarantine
-            where source_name = '{{ table }}'
-                and file_path in (
-                    select file_path from deliveries where source_name = '{{ table }}'
-                )
-        ) as {{ type_double() }}) as observed_value,
-        'rows read from loaded files' as expected_from,
-        'rows in raw + rows quarantined' as observed_from
-    union all
+        select
+            'ingestion:{{ table }}' as check_id,
+            'ingestion' as stage,
+            '{{ table }}' as subject,
+            'rows' as measure,
+            cast((
+                select coalesce(sum(rows_read), 0) from deliveries
+                where source_name = '{{ table }}'
+            ) as {{ type_double() }}) as expected_value,
+            cast((select count(*) from {{ source('raw', table) }}) + (
+                select count(*) from quarantine
+                where source_name = '{{ table }}'
+                    and file_path in (
+                        select file_path from deliveries
+                        where source_name = '{{ table }}'
+                    )
+            ) as {{ type_double() }}) as observed_value,
+            'rows read from loaded files' as expected_from,
+            'rows in raw + rows quarantined' as observed_from
+        union all
     {%- endfor %}
     select
-        'sell_out_lines:raw->converted', 'harmonization', 'distributor_sell_out', 'lines',
+        'sell_out_lines:raw->converted',
+        'harmonization',
+        'distributor_sell_out',
+        'lines',
         cast(raw_sell_out.lines as {{ type_double() }}),
         cast(converted.lines as {{ type_double() }}),
-        'raw.distributor_sell_out', 'int_sell_out_lines__converted'
+        'raw.distributor_sell_out',
+        'int_sell_out_lines__converted'
     from raw_sell_out cross join converted
     union all
     select
-        'sell_out_amount:raw->converted', 'harmonization', 'distributor_sell_out',
+        'sell_out_amount:raw->converted',
+        'harmonization',
+        'distributor_sell_out',
         'amount (delivered currency)',
-        raw_sell_out.amount, converted.amount,
-        'raw.distributor_sell_out', 'int_sell_out_lines__converted'
+        raw_sell_out.amount,
+        converted.amount,
+        'raw.distributor_sell_out',
+        'int_sell_out_lines__converted'
     from raw_sell_out cross join converted
     union all
     select
-        'sell_out_amount_eur:converted->linked', 'linking', 'distributor_sell_out',
+        'sell_out_amount_eur:converted->linked',
+        'linking',
+        'distributor_sell_out',
         'amount (company currency)',
-        converted.amount_eur, linked.amount_eur,
-        'int_sell_out_lines__converted', 'int_sell_out_lines__linked'
+        converted.amount_eur,
+        linked.amount_eur,
+        'int_sell_out_lines__converted',
+        'int_sell_out_lines__linked'
     from converted cross join linked
     union all
     select
-        'sell_out_bottles:converted->linked', 'linking', 'distributor_sell_out', 'bottles',
-        converted.bottles, linked.bottles,
-        'int_sell_out_lines__converted', 'int_sell_out_lines__linked'
+        'sell_out_bottles:converted->linked',
+        'linking',
+        'distributor_sell_out',
+        'bottles',
+        converted.bottles,
+        linked.bottles,
+        'int_sell_out_lines__converted',
+        'int_sell_out_lines__linked'
     from converted cross join linked
     union all
     select
-        'sell_out_amount_eur:linked->monthly', 'accounts', 'distributor_sell_out',
+        'sell_out_amount_eur:linked->monthly',
+        'accounts',
+        'distributor_sell_out',
         'amount (company currency) linked to an account',
-        linked.account_amount_eur, monthly_totals.sell_out_revenue_eur,
-        'int_sell_out_lines__linked', 'int_accounts__monthly_sales'
+        linked.account_amount_eur,
+        monthly_totals.sell_out_revenue_eur,
+        'int_sell_out_lines__linked',
+        'int_accounts__monthly_sales'
     from linked cross join monthly_totals
     union all
     {%- for downstream in ['account_scorecard', 'account_segments', 'account_priorities'] %}
-    select
-        'accounts:dim_accounts->{{ downstream }}', 'publication', '{{ downstream }}',
-        'accounts',
-        cast((select count(*) from {{ ref('dim_accounts') }}) as {{ type_double() }}),
-        cast((
-            select count(*) from {{ ref(downstream) }}
-            where account_id in (select account_id from {{ ref('dim_accounts') }})
-        ) as {{ type_double() }}),
-        'dim_accounts', '{{ downstream }}'
-    union all
+        select
+            'accounts:dim_accounts->{{ downstream }}',
+            'publication',
+            '{{ downstream }}',
+            'accounts',
+            cast((select count(*) from {{ ref('dim_accounts') }}) as {{ type_double() }}),
+            cast((
+                select count(*) from {{ ref(downstream) }}
+                where account_id in (select account_id from {{ ref('dim_accounts') }})
+            ) as {{ type_double() }}),
+            'dim_accounts',
+            '{{ downstream }}'
+        union all
     {%- endfor %}
     select
-        'published_revenue_r12:monthly->scorecard', 'publication', 'account_scorecard',
+        'published_revenue_r12:monthly->scorecard',
+        'publication',
+        'account_scorecard',
         'brand revenue r12 (company currency)',
-        monthly_r12.revenue_eur, published_r12.revenue_eur,
-        'int_accounts__monthly_sales', 'account_scorecard'
+        monthly_r12.revenue_eur,
+        published_r12.revenue_eur,
+        'int_accounts__monthly_sales',
+        'account_scorecard'
     from monthly_r12 cross join published_r12
     union all
     select
-        'published_bottles_r12:monthly->scorecard', 'publication', 'account_scorecard',
+        'published_bottles_r12:monthly->scorecard',
+        'publication',
+        'account_scorecard',
         'bottles r12',
-        monthly_r12.bottles, published_r12.bottles,
-        'int_accounts__monthly_sales', 'account_scorecard'
+        monthly_r12.bottles,
+        published_r12.bottles,
+        'int_accounts__monthly_sales',
+        'account_scorecard'
     from monthly_r12 cross join published_r12
 
 ),

@@ -24,19 +24,28 @@ coverage as (
 
 priorities as (
 
-    select account_id, rank_overall from {{ ref('account_priorities') }}
+    select
+        account_id,
+        rank_overall
+    from {{ ref('account_priorities') }}
 
 ),
 
 segments as (
 
-    select account_id, contact_model from {{ ref('account_segments') }}
+    select
+        account_id,
+        contact_model
+    from {{ ref('account_segments') }}
 
 ),
 
 profitability as (
 
-    select account_id, call_cost_eur from {{ ref('account_profitability') }}
+    select
+        account_id,
+        call_cost_eur
+    from {{ ref('account_profitability') }}
 
 ),
 
@@ -91,7 +100,9 @@ reductions as (
         'reduce_calls' as recommendation_type
     from accounts
     where coverage_status = 'over_served'
-        and priority_class in ('{{ cfg.from_classes | join("', '") }}')
+        and priority_class in (
+            '{{ cfg.from_classes | join("', '") }}'
+        )
         and calls_in_excess > 0
         and owner_rep_id is not null
         and account_id not in (select account_id from handovers)
@@ -101,14 +112,28 @@ reductions as (
 givers as (
 
     select
-        account_id, territory_id, owner_rep_id, priority_class, coverage_status,
-        recommendation_type, calls_moved, hours_per_call, cost_per_hour,
+        account_id,
+        territory_id,
+        owner_rep_id,
+        priority_class,
+        coverage_status,
+        recommendation_type,
+        calls_moved,
+        hours_per_call,
+        cost_per_hour,
         calls_moved * hours_per_call as hours_moved
     from handovers
     union all
     select
-        account_id, territory_id, owner_rep_id, priority_class, coverage_status,
-        recommendation_type, calls_moved, hours_per_call, cost_per_hour,
+        account_id,
+        territory_id,
+        owner_rep_id,
+        priority_class,
+        coverage_status,
+        recommendation_type,
+        calls_moved,
+        hours_per_call,
+        cost_per_hour,
         calls_moved * hours_per_call as hours_moved
     from reductions
 
@@ -116,7 +141,9 @@ givers as (
 
 freed_by_rep as (
 
-    select owner_rep_id, sum(hours_moved) as hours_freed
+    select
+        owner_rep_id,
+        sum(hours_moved) as hours_freed
     from givers
     group by owner_rep_id
 
@@ -149,7 +176,9 @@ receivers as (
     inner join freed_by_rep on accounts.owner_rep_id = freed_by_rep.owner_rep_id
     left join rep_call_hours on accounts.owner_rep_id = rep_call_hours.owner_rep_id
     where accounts.coverage_status in ('under_served', 'never_called')
-        and accounts.priority_class in ('{{ cfg.to_classes | join("', '") }}')
+        and accounts.priority_class in (
+            '{{ cfg.to_classes | join("', '") }}'
+        )
         and accounts.calls_needed > 0
 
 ),
@@ -207,7 +236,9 @@ call_moves as (
         end
         || cast(calls_moved as {{ dbt.type_string() }}) || ' calls ('
         || cast(round(hours_moved, 1) as {{ dbt.type_string() }}) || ' h, EUR '
-        || cast(cast(round(hours_moved * cost_per_hour, 0) as {{ dbt.type_bigint() }}) as {{ dbt.type_string() }})
+        || cast(
+            cast(round(hours_moved * cost_per_hour, 0) as {{ dbt.type_bigint() }}) as {{ dbt.type_string() }}
+        )
         || ') a year freed for class {{ cfg.to_classes | join("/") }} accounts of '
         || owner_rep_id as expected_effect
     from givers
@@ -241,7 +272,9 @@ call_moves as (
 -- ap_allocation.gap_eur = target spend - spend: negative above target, positive below
 budget_over as (
 
-    select plan, -1 * gap_eur as excess_eur
+    select
+        plan,
+        -1 * gap_eur as excess_eur
     from allocation
     where gap_eur < 0
 
@@ -249,7 +282,9 @@ budget_over as (
 
 budget_under as (
 
-    select plan, gap_eur as shortfall_eur
+    select
+        plan,
+        gap_eur as shortfall_eur
     from allocation
     where gap_eur > 0
 
