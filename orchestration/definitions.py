@@ -12,6 +12,7 @@ from orchestration.defs.linking.assets import build_linking_defs
 from orchestration.defs.publish.assets import build_publish_defs
 from orchestration.defs.quality.checks import build_quality_defs
 from orchestration.defs.resources import RtmResource
+from orchestration.defs.territories.assets import build_territories_defs
 from orchestration.defs.transform.dbt_assets import build_dbt_defs
 
 NIGHTLY_JOB = "nightly_refresh"
@@ -49,6 +50,7 @@ def defs() -> dg.Definitions:
         build_ingestion_defs(),
         build_dbt_defs(),
         build_linking_defs(),
+        build_territories_defs(),
         build_quality_defs(),
         build_publish_defs(),
         build_jobs(settings),

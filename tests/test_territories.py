@@ -112,7 +112,7 @@ def test_disruption_scenarios():
     assert solve(instance, Scenario("w2", 2.0), time_limit=10).travel_km == pytest.approx(10)
     # A move is worth 4 km: the swap saves 6 km for 8 km of moves: stay.
     stay = solve(instance, Scenario("w4", 4.0), time_limit=10)
-    assert stay.moved_accounts == 0 and stay.objective == pytest.approx(160)
+    assert stay.moved_accounts == 0 and stay.objective == pytest.approx(16)
     before = {b.rep_id: b.workload for b in min_travel.before}
     assert before == {"R1": 20, "R2": 20}
 
@@ -210,3 +210,35 @@ def test_100_units_10_reps_solved_to_proven_optimality():
         assert result.within_band_after
     assert results[0].travel_km <= results[1].travel_km
     assert results[0].moved_accounts >= results[1].moved_accounts
+
+
+def test_cli_on_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    (tmp_path / "units.csv").write_text(
+        "unit_id,workload,current_rep\nU1,10,R1\nU2,10,R1\nU3,10,R1\nU4,10,R2\n"
+    )
+    (tmp_path / "reps.csv").write_text("rep_id\nR1\nR2\n")
+    (tmp_path / "m.csv").write_text(
+        "unit_id,rep_id,distance\n" + "".join(f"{u},{r},{d}\n" for (u, r), d in MATRIX.items())
+    )
+    args = ["territories", "--units", str(tmp_path / "units.csv"), "--reps",
+            str(tmp_path / "reps.csv"), "--matrix", str(tmp_path / "m.csv")]  # fmt: skip
+    out = tmp_path / "proposal.csv"
+    result = CliRunner().invoke(app, [*args, "--scenario", "min_travel", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "min_travel: OPTIMAL objective=10 bound=10 gap=0.0000%" in result.output
+    assert "2 reps outside [17.0, 23.0]" in result.output  # before: 30 h / 10 h
+    assert "0 reps outside [17.0, 23.0]" in result.output  # after
+    lines = out.read_text().splitlines()
+    assert len(lines) == 5 and "min_travel,OPTIMAL,0.000000,U2,R1,R2,1,1,10,5.000" in lines
+    bad = CliRunner().invoke(app, [*args, "--tolerance", "0.98..1.02", "--scenario",
+                                   "min_travel", "--units", str(tmp_path / "big.csv")])  # fmt: skip
+    assert bad.exit_code == 2 and "no such file" in bad.output
+    (tmp_path / "big.csv").write_text("unit_id,workload\nU1,40\nU2,10\nU3,10\nU4,10\n")
+    infeasible = CliRunner().invoke(app, [*args, "--tolerance", "0.98..1.02", "--scenario",
+                                          "min_travel", "--units", str(tmp_path / "big.csv")])  # fmt: skip
+    assert infeasible.exit_code == 1
+    assert "unit U1 alone needs 40 h > max 35.7 h" in infeasible.output

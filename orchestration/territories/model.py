@@ -34,6 +34,15 @@ class Unit:
     visits: float = 1.0  # travel = distance to the rep's office x visits
     accounts: int = 1  # disruption counts accounts moved, not units
     locked_rep: str | None = None
+    # accounts of the unit per current owner, when a zone is shared by several reps; None =
+    # all `accounts` belong to current_rep
+    owned: dict[str, int] | None = None
+
+    def moved_accounts(self, rep_id: str) -> int:
+        """Accounts that change owner when the unit goes to rep_id."""
+        if self.owned is not None:
+            return sum(self.owned.values()) - self.owned.get(rep_id, 0)
+        return self.accounts if self.current_rep and rep_id != self.current_rep else 0
 
 
 @dataclass(frozen=True)

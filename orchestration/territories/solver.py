@@ -175,6 +175,7 @@ def solve(
     time_limit: float = 60.0,
     workers: int | None = None,
     max_candidates: int | None = None,
+    gap_limit: float = 0.0,
     seed: int = 0,
 ) -> ScenarioResult:
     """Solve one scenario; never raises on infeasibility (status + message instead)."""
@@ -215,8 +216,9 @@ def solve(
             worst = max(worst, cost)
             if cost:
                 travel_terms.append(cost * var)
-            if u.current_rep and r.id != u.current_rep and u.accounts:
-                move_terms.append(u.accounts * var)
+            moved = u.moved_accounts(r.id)
+            if moved:
+                move_terms.append(moved * var)
         travel_ub += worst
         model.add_exactly_one(choices)
         if u.current_rep and (u.id, u.current_rep) in x:
@@ -242,6 +244,8 @@ def solve(
     solver.parameters.max_time_in_seconds = float(time_limit)
     solver.parameters.num_workers = workers or min(8, max(2, os.cpu_count() or 2))
     solver.parameters.random_seed = seed
+    # stop once the proven gap is at most this (0 = prove optimality)
+    solver.parameters.relative_gap_limit = float(gap_limit)
     status = solver.solve(model)
     result.status = solver.status_name(status)
     result.solve_seconds = time.perf_counter() - started
@@ -264,19 +268,24 @@ def solve(
                 break
     obj, bound = solver.objective_value, solver.best_objective_bound
     result.assignment = assignment
-    result.objective = obj
-    result.best_bound = bound
+    # reported in km-equivalents: travel km + km_per_move x moved accounts
+    result.objective = obj / KM_SCALE
+    result.best_bound = bound / KM_SCALE
     result.gap = 0.0 if status == cp_model.OPTIMAL else max(0.0, obj - bound) / max(1.0, abs(obj))
     result.after = balance(instance, assignment)
     result.travel_km = sum(b.travel_km for b in result.after)
-    moved = [u for u in instance.units if u.current_rep and assignment[u.id] != u.current_rep]
+    moved = [u for u in instance.units if u.moved_accounts(assignment[u.id])]
     result.moved_units = len(moved)
-    result.moved_accounts = sum(u.accounts for u in moved)
-    result.message = (
-        "proven optimal"
-        if status == cp_model.OPTIMAL
-        else (f"time limit {time_limit:g} s reached: best solution found, gap {result.gap:.2%}")
-    )
+    result.moved_accounts = sum(u.moved_accounts(assignment[u.id]) for u in moved)
+    if status == cp_model.OPTIMAL and obj - bound > 1e-6:
+        # stopped by gap_limit: CP-SAT says OPTIMAL, but the proof is only up to the gap
+        result.status = "FEASIBLE"
+        result.gap = (obj - bound) / max(1.0, abs(obj))
+        result.message = f"gap limit {gap_limit:.2%} reached: proven gap {result.gap:.3%}"
+    elif status == cp_model.OPTIMAL:
+        result.message = "proven optimal"
+    else:
+        result.message = f"time limit {time_limit:g} s reached: best found, gap {result.gap:.3%}"
     return result
 
 
