@@ -242,3 +242,37 @@ def test_cli_on_files(tmp_path):
                                           "min_travel", "--units", str(tmp_path / "big.csv")])  # fmt: skip
     assert infeasible.exit_code == 1
     assert "unit U1 alone needs 40 h > max 35.7 h" in infeasible.output
+
+
+def test_territories_config_is_validated(tmp_path):
+    from orchestration.territories.config import (
+        TerritoriesConfigError,
+        load_locks,
+        load_territories_config,
+    )
+
+    path = tmp_path / "territories.yaml"
+    path.write_text("zone_level: region\n")
+    with pytest.raises(TerritoriesConfigError, match="zone_level 'region'"):
+        load_territories_config(path)
+    path.write_text("tolerance: {low: 1.1, high: 1.2}\n")
+    with pytest.raises(TerritoriesConfigError, match="tolerance.low"):
+        load_territories_config(path)
+    path.write_text("scenarios: [{name: a, km_per_move: 1}, {name: a}]\n")
+    with pytest.raises(TerritoriesConfigError, match="unique"):
+        load_territories_config(path)
+    (tmp_path / "locks.csv").write_text("zone_id,account_id,rep_id,reason\n75001,ACC1,R1,x\n")
+    with pytest.raises(TerritoriesConfigError, match="locks.csv:2: give a rep_id and exactly one"):
+        load_locks(tmp_path / "locks.csv")
+    path.write_text("zone_level: city\ntolerance: {low: 0.9, high: 1.1}\n")
+    config = load_territories_config(path)
+    assert config.zone_level == "city" and config.hours_per_visit == pytest.approx(80 / 60)
+
+
+def test_sample_company_territories_config_loads():
+    from orchestration.config import load_company_config, load_company_territories
+
+    path = "examples/sample_company/company.yaml"
+    config = load_company_territories(path, load_company_config(path))
+    assert config.zone_level == "postcode"
+    assert {s.name for s in config.scenarios} >= {"min_travel", "min_disruption"}

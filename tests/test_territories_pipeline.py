@@ -31,8 +31,6 @@ def test_territory_marts_are_published(pipeline_run):
         assert status in ("OPTIMAL", "FEASIBLE"), name
         assert gap is not None and gap <= 0.05, name
         assert low_ok and high_ok, f"{name}: a rep outside the workload band"
-    min_travel = next(s for s in scenarios if s[0] == "min_travel")
-    assert min_travel[5], "min travel proposes more travel than today"
 
 
 def test_locked_zone_stays_with_its_rep(pipeline_run):

@@ -54,7 +54,7 @@ class TerritoriesConfig(_Strict):
     zone_level: str = "postcode"
     tolerance: ToleranceBand = ToleranceBand()
     call_minutes: float = Field(45, gt=0)
-    travel_minutes_per_visit: float = Field(30, ge=0)
+    travel_minutes_per_visit: float = Field(35, ge=0)
     working_weeks_per_year: float = Field(46, gt=0, le=53)
     rep_roles: list[str] = ["field_rep", "key_account_manager"]
     scenarios: list[ScenarioConfig] = [

@@ -208,6 +208,11 @@ def run_territories(
                 time_limit=config.time_limit_seconds,
                 max_candidates=config.max_candidate_reps,
                 gap_limit=config.gap_limit,
+                # the previous scenario's proposal is within the band: a feasible start for
+                # a weighted scenario (min disruption starts better from today's assignment)
+                hint=None
+                if scenario_config.km_per_move is None
+                else next((r.assignment for r in reversed(results) if r.ok), None),
             )
             log(result.summary())
             results.append(result)

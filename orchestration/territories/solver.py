@@ -177,8 +177,12 @@ def solve(
     max_candidates: int | None = None,
     gap_limit: float = 0.0,
     seed: int = 0,
+    hint: dict[str, str] | None = None,
 ) -> ScenarioResult:
-    """Solve one scenario; never raises on infeasibility (status + message instead)."""
+    """Solve one scenario; never raises on infeasibility (status + message instead).
+
+    `hint`: a starting assignment (e.g. the previous scenario's solution, which satisfies
+    the band); default the current assignment."""
     from ortools.sat.python import cp_model
 
     scenario = scenario or Scenario.min_travel()
@@ -221,9 +225,10 @@ def solve(
                 move_terms.append(moved * var)
         travel_ub += worst
         model.add_exactly_one(choices)
-        if u.current_rep and (u.id, u.current_rep) in x:
+        start = (hint or {}).get(u.id) or u.current_rep
+        if start and (u.id, start) in x:
             for r in candidates[u.id]:
-                model.add_hint(x[u.id, r.id], r.id == u.current_rep)
+                model.add_hint(x[u.id, r.id], r.id == start)
     total = sum(w_int.values())
     n = len(instance.reps)
     lo = math.ceil(instance.tolerance.low * total / n - 1e-9)

@@ -13,6 +13,7 @@
 {%- set hours_per_visit = t.get('hours_per_visit', 80 / 60) %}
 {%- set weeks = t.get('working_weeks_per_year', 46) %}
 {%- set roles = t.get('rep_roles', ['field_rep', 'key_account_manager']) %}
+{%- set role_list = "'" ~ roles | join("', '") ~ "'" %}
 {%- set low = t.get('tolerance_low', 0.85) %}
 {%- set high = t.get('tolerance_high', 1.15) %}
 with
@@ -20,54 +21,56 @@ with
 reps as (
 
     select * from {{ ref('stg_sales_force__reps') }}
-    where rep_role in ({% for r in roles %}'{{ r }}'{{ ',' if not loop.last }}{% endfor %})
+    where rep_role in ({{ role_list }})
 
 ),
 
 accounts as (
 
     select
-        a.account_id,
-        a.owner_rep_id,
-        a.territory_id,
-        a.latitude,
-        a.longitude,
-        s.potential_eur,
-        s.revenue_r12,
-        s.opportunity_eur,
-        case when c.is_remote_class then 0 else coalesce(c.calls_per_year, 0) end as calls_per_year
-    from {{ ref('account_coverage') }} as c
-    inner join {{ ref('dim_accounts') }} as a on c.account_id = a.account_id
-    left join {{ ref('account_scorecard') }} as s on c.account_id = s.account_id
+        acc.account_id,
+        acc.owner_rep_id,
+        acc.territory_id,
+        acc.latitude,
+        acc.longitude,
+        card.potential_eur,
+        card.revenue_r12,
+        card.opportunity_eur,
+        case
+            when cov.is_remote_class then 0 else coalesce(cov.calls_per_year, 0)
+        end as calls_per_year
+    from {{ ref('account_coverage') }} as cov
+    inner join {{ ref('dim_accounts') }} as acc on cov.account_id = acc.account_id
+    left join {{ ref('account_scorecard') }} as card on cov.account_id = card.account_id
 
 ),
 
 per_rep as (
 
     select
-        r.rep_id,
-        r.rep_name,
-        r.rep_role,
-        r.territory_id,
-        r.weekly_capacity_hours * {{ weeks }} as capacity_hours,
-        count(a.account_id) as accounts,
-        coalesce(sum(a.potential_eur), 0) as potential_eur,
-        coalesce(sum(a.revenue_r12), 0) as revenue_r12,
-        coalesce(sum(a.opportunity_eur), 0) as opportunity_eur,
-        coalesce(sum(a.calls_per_year), 0) as guideline_calls_per_year,
-        coalesce(sum(a.calls_per_year), 0)::double * {{ hours_per_visit }} as workload_hours,
+        rep.rep_id,
+        rep.rep_name,
+        rep.rep_role,
+        rep.territory_id,
+        rep.weekly_capacity_hours * {{ weeks }} as capacity_hours,
+        count(acc.account_id) as active_accounts,
+        coalesce(sum(acc.potential_eur), 0) as potential_eur,
+        coalesce(sum(acc.revenue_r12), 0) as revenue_r12,
+        coalesce(sum(acc.opportunity_eur), 0) as opportunity_eur,
+        coalesce(sum(acc.calls_per_year), 0) as guideline_calls_per_year,
+        coalesce(sum(acc.calls_per_year), 0)::double * {{ hours_per_visit }} as workload_hours,
         coalesce(sum(
             2 * 6371.0088 * asin(sqrt(
-                pow(sin(radians(a.latitude - r.home_latitude) / 2), 2)
-                + cos(radians(r.home_latitude)) * cos(radians(a.latitude))
-                * pow(sin(radians(a.longitude - r.home_longitude) / 2), 2)
-            )) * a.calls_per_year
+                pow(sin(radians(acc.latitude - rep.home_latitude) / 2), 2)
+                + cos(radians(rep.home_latitude)) * cos(radians(acc.latitude))
+                * pow(sin(radians(acc.longitude - rep.home_longitude) / 2), 2)
+            )) * acc.calls_per_year
         ), 0) as travel_km,
-        count(a.account_id) filter (
-            where a.territory_id is distinct from r.territory_id
+        count(acc.account_id) filter (
+            where acc.territory_id is distinct from rep.territory_id
         ) as exceptions_count
-    from reps as r
-    left join accounts as a on r.rep_id = a.owner_rep_id
+    from reps as rep
+    left join accounts as acc on rep.rep_id = acc.owner_rep_id
     group by all
 
 ),
@@ -75,7 +78,7 @@ per_rep as (
 means as (
 
     select
-        avg(accounts) as accounts,
+        avg(active_accounts) as active_accounts,
         avg(potential_eur) as potential_eur,
         avg(revenue_r12) as revenue_r12,
         avg(opportunity_eur) as opportunity_eur,
@@ -86,31 +89,31 @@ means as (
 )
 
 select
-    p.rep_id,
-    p.rep_name,
-    p.rep_role,
-    p.territory_id,
-    p.accounts::integer as accounts,
-    p.potential_eur,
-    p.revenue_r12,
-    p.opportunity_eur,
-    p.guideline_calls_per_year::double as guideline_calls_per_year,
-    p.workload_hours,
-    p.capacity_hours,
-    p.workload_hours / nullif(p.capacity_hours, 0) as capacity_used_share,
-    p.travel_km,
-    p.accounts / nullif(m.accounts, 0) - 1 as accounts_deviation,
-    p.potential_eur / nullif(m.potential_eur, 0) - 1 as potential_deviation,
-    p.revenue_r12 / nullif(m.revenue_r12, 0) - 1 as revenue_deviation,
-    p.opportunity_eur / nullif(m.opportunity_eur, 0) - 1 as opportunity_deviation,
-    p.workload_hours / nullif(m.workload_hours, 0) - 1 as workload_deviation,
-    p.travel_km / nullif(m.travel_km, 0) - 1 as travel_deviation,
-    100 * p.workload_hours / nullif(m.workload_hours, 0) as balance_index,
+    per.rep_id,
+    per.rep_name,
+    per.rep_role,
+    per.territory_id,
+    per.active_accounts::integer as active_accounts,
+    per.potential_eur,
+    per.revenue_r12,
+    per.opportunity_eur,
+    per.guideline_calls_per_year::double as guideline_calls_per_year,
+    per.workload_hours,
+    per.capacity_hours,
+    per.workload_hours / nullif(per.capacity_hours, 0) as capacity_used_share,
+    per.travel_km,
+    per.active_accounts / nullif(avg_rep.active_accounts, 0) - 1 as accounts_deviation,
+    per.potential_eur / nullif(avg_rep.potential_eur, 0) - 1 as potential_deviation,
+    per.revenue_r12 / nullif(avg_rep.revenue_r12, 0) - 1 as revenue_deviation,
+    per.opportunity_eur / nullif(avg_rep.opportunity_eur, 0) - 1 as opportunity_deviation,
+    per.workload_hours / nullif(avg_rep.workload_hours, 0) - 1 as workload_deviation,
+    per.travel_km / nullif(avg_rep.travel_km, 0) - 1 as travel_deviation,
+    100 * per.workload_hours / nullif(avg_rep.workload_hours, 0) as balance_index,
     coalesce(
-        p.workload_hours between {{ low }} * m.workload_hours and {{ high }} * m.workload_hours,
+        per.workload_hours between {{ low }} * avg_rep.workload_hours and {{ high }} * avg_rep.workload_hours,
         false
     ) as is_within_tolerance,
-    p.exceptions_count::integer as exceptions_count
-from per_rep as p
-cross join means as m
-order by p.rep_id
+    per.exceptions_count::integer as exceptions_count
+from per_rep as per
+cross join means as avg_rep
+order by per.rep_id

@@ -15,52 +15,46 @@
             database=relation.database, schema=relation.schema,
             identifier=relation.identifier) %}
 {%- endif %}
-{%- set columns = [
-    ('scenario', 'varchar'),
-    ('scenario_order', 'integer'),
-    ('km_per_move', 'double'),
-    ('status', 'varchar'),
-    ('solver_message', 'varchar'),
-    ('objective', 'double'),
-    ('best_bound', 'double'),
-    ('gap', 'double'),
-    ('solve_seconds', 'double'),
-    ('band_low_hours', 'double'),
-    ('band_high_hours', 'double'),
-    ('zone_level', 'varchar'),
-    ('zone_id', 'varchar'),
-    ('accounts', 'integer'),
-    ('workload_hours', 'double'),
-    ('visits_per_year', 'double'),
-    ('latitude', 'double'),
-    ('longitude', 'double'),
-    ('current_rep_id', 'varchar'),
-    ('proposed_rep_id', 'varchar'),
-    ('is_moved', 'boolean'),
-    ('moved_accounts', 'integer'),
-    ('is_locked', 'boolean'),
-    ('lock_reason', 'varchar'),
-    ('current_distance_km', 'double'),
-    ('proposed_distance_km', 'double'),
-    ('current_travel_km', 'double'),
-    ('proposed_travel_km', 'double'),
-    ('solved_at', 'timestamp')
-] %}
 with
 
 solution as (
     {%- if found is not none %}
 
-    select * from {{ relation }}
+        select * from {{ relation }}
     {%- else %}
 
-    select
-        {%- for name, type in columns %}
-        cast(null as {{ type }}) as {{ name }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    where false
+        select
+            null::varchar as scenario,
+            null::integer as scenario_order,
+            null::double as km_per_move,
+            null::varchar as status,
+            null::varchar as solver_message,
+            null::double as objective,
+            null::double as best_bound,
+            null::double as gap,
+            null::double as solve_seconds,
+            null::double as band_low_hours,
+            null::double as band_high_hours,
+            null::varchar as zone_level,
+            null::varchar as zone_id,
+            null::integer as accounts,  -- noqa: RF04
+            null::double as workload_hours,
+            null::double as visits_per_year,
+            null::double as latitude,
+            null::double as longitude,
+            null::varchar as current_rep_id,
+            null::varchar as proposed_rep_id,
+            null::boolean as is_moved,
+            null::integer as moved_accounts,
+            null::boolean as is_locked,
+            null::varchar as lock_reason,
+            null::double as current_distance_km,
+            null::double as proposed_distance_km,
+            null::double as current_travel_km,
+            null::double as proposed_travel_km,
+            null::timestamp as solved_at
+        where false
     {%- endif %}
-
 )
 
 select
@@ -88,17 +82,21 @@ select
     proposed_distance_km,
     current_travel_km,
     proposed_travel_km,
-    case when current_rep_id is not null then
-        sum(workload_hours) over (partition by scenario, current_rep_id)
+    case
+        when current_rep_id is not null
+            then sum(workload_hours) over (partition by scenario, current_rep_id)
     end as current_rep_workload_before,
-    case when current_rep_id is not null then
-        sum(current_travel_km) over (partition by scenario, current_rep_id)
+    case
+        when current_rep_id is not null
+            then sum(current_travel_km) over (partition by scenario, current_rep_id)
     end as current_rep_travel_km_before,
-    case when proposed_rep_id is not null then
-        sum(workload_hours) over (partition by scenario, proposed_rep_id)
+    case
+        when proposed_rep_id is not null
+            then sum(workload_hours) over (partition by scenario, proposed_rep_id)
     end as proposed_rep_workload_after,
-    case when proposed_rep_id is not null then
-        sum(proposed_travel_km) over (partition by scenario, proposed_rep_id)
+    case
+        when proposed_rep_id is not null
+            then sum(proposed_travel_km) over (partition by scenario, proposed_rep_id)
     end as proposed_rep_travel_km_after,
     sum(proposed_travel_km) over (partition by scenario) as scenario_travel_km,
     sum(current_travel_km) over (partition by scenario) as current_travel_km_total,

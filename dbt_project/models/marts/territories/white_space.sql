@@ -13,32 +13,34 @@
 {%- set t = var('territories', {}) %}
 {%- set level = t.get('zone_level', 'postcode') %}
 {%- set roles = t.get('rep_roles', ['field_rep', 'key_account_manager']) %}
+{%- set role_list = "'" ~ roles | join("', '") ~ "'" %}
 {%- set weak = t.get('weak_coverage_ratio', 0.5) %}
 {%- set saturated = t.get('saturated_share_of_wallet', 0.3) %}
 {%- set zone = {
-    'postcode': 'a.postcode',
-    'city': "a.department_code || ' ' || upper(a.city)",
-    'department_code': 'a.department_code',
-    'account': 'a.account_id',
+    'postcode': 'acc.postcode',
+    'city': "acc.department_code || ' ' || upper(acc.city)",
+    'department_code': 'acc.department_code',
+    'account': 'acc.account_id',
 }[level] %}
 with
 
-accounts as (
+zone_accounts as (
 
     select
         {{ zone }} as zone_id,
-        a.account_id,
-        a.owner_rep_id,
-        a.owner_rep_role in ({% for r in roles %}'{{ r }}'{{ ',' if not loop.last }}{% endfor %})
-            as is_allocated,
-        s.potential_eur,
-        s.revenue_r12,
-        s.opportunity_eur,
-        case when c.is_remote_class then 0 else coalesce(c.calls_per_year, 0) end as calls_per_year,
-        coalesce(c.guideline_calls_r12, 0) as guideline_calls_r12
-    from {{ ref('account_coverage') }} as c
-    inner join {{ ref('dim_accounts') }} as a on c.account_id = a.account_id
-    left join {{ ref('account_scorecard') }} as s on c.account_id = s.account_id
+        acc.account_id,
+        acc.owner_rep_id,
+        acc.owner_rep_role in ({{ role_list }}) as is_allocated,
+        card.potential_eur,
+        card.revenue_r12,
+        card.opportunity_eur,
+        case
+            when cov.is_remote_class then 0 else coalesce(cov.calls_per_year, 0)
+        end as calls_per_year,
+        coalesce(cov.guideline_calls_r12, 0) as guideline_calls_r12
+    from {{ ref('account_coverage') }} as cov
+    inner join {{ ref('dim_accounts') }} as acc on cov.account_id = acc.account_id
+    left join {{ ref('account_scorecard') }} as card on cov.account_id = card.account_id
     where {{ zone }} is not null
 
 ),
@@ -47,7 +49,7 @@ zones as (
 
     select
         zone_id,
-        count(*) as accounts,
+        count(*) as active_accounts,
         count(*) filter (where is_allocated) as allocated_accounts,
         count(distinct owner_rep_id) filter (where is_allocated) as reps,
         sum(potential_eur) as potential_eur,
@@ -55,7 +57,7 @@ zones as (
         coalesce(sum(opportunity_eur), 0) as opportunity_eur,
         sum(calls_per_year) as guideline_calls_per_year,
         sum(guideline_calls_r12) as guideline_calls_r12
-    from accounts
+    from zone_accounts
     group by zone_id
 
 ),
@@ -66,8 +68,8 @@ figures as (
         *,
         revenue_r12 / nullif(potential_eur, 0) as share_of_wallet,
         guideline_calls_r12 / nullif(guideline_calls_per_year, 0) as coverage_ratio,
-        opportunity_eur / accounts as opportunity_per_account,
-        median(opportunity_eur / accounts) over () as median_opportunity_per_account
+        opportunity_eur / active_accounts as opportunity_per_account,
+        median(opportunity_eur / active_accounts) over () as median_opportunity_per_account
     from zones
 
 )
@@ -75,7 +77,7 @@ figures as (
 select
     '{{ level }}' as zone_level,
     zone_id,
-    accounts::integer as accounts,
+    active_accounts::integer as active_accounts,
     allocated_accounts::integer as allocated_accounts,
     reps::integer as reps,
     potential_eur,
@@ -96,4 +98,4 @@ select
     end as zone_status,
     zone_status in ('uncovered', 'weak') as is_white_space
 from figures
-order by is_white_space desc, potential_eur desc nulls last, zone_id
+order by is_white_space desc, potential_eur desc nulls last, zone_id asc
