@@ -381,6 +381,62 @@ def whatif(
         typer.echo(f"    {old} -> {new}: {count:,}")
 
 
+@app.command()
+def territories(
+    units: Path = typer.Option(
+        ..., help="CSV: unit_id, workload[, current_rep, lat, lon, visits, accounts, locked_rep]."
+    ),
+    reps: Path = typer.Option(..., help="CSV: rep_id[, lat, lon, capacity, office_unit]."),
+    matrix: Path | None = typer.Option(
+        None,
+        help="Distances, long form: unit_id,rep_id,distance "
+        "or from_id,to_id,distance (offices = reps' office_unit); "
+        "default: haversine km from the coordinates.",
+    ),
+    tolerance: str = typer.Option("0.85..1.15", help="Workload band, fractions of the mean."),
+    scenario: list[str] = typer.Option(
+        ["all"], help="min_travel, min_disruption, km_per_move=N (repeatable) or all."
+    ),
+    time_limit: float = typer.Option(60.0, help="Seconds per scenario; best solution after."),
+    gap_limit: float = typer.Option(0.0, help="Stop at this proven gap (0 = prove optimality)."),
+    out: Path | None = typer.Option(
+        None, help="Write the proposals (one row per scenario x unit)."
+    ),
+) -> None:
+    """Re-align territories from files with the CP-SAT optimizer: for each scenario print
+    status, proven gap, objective, travel, moves and the workload balance before/after."""
+    from orchestration.territories.model import TerritoryInputError
+    from orchestration.territories.solver import solve
+    from orchestration.territories.standalone import (
+        balance_line,
+        load_instance,
+        parse_scenario,
+        write_proposal,
+    )
+
+    try:
+        instance = load_instance(units, reps, matrix, tolerance)
+        scenarios = [s for text in scenario for s in parse_scenario(text)]
+    except TerritoryInputError as exc:
+        typer.secho(f"input error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{len(instance.units)} units, {len(instance.reps)} reps, tolerance "
+               f"{instance.tolerance}, mean workload {instance.mean_workload:,.2f}")  # fmt: skip
+    results = []
+    for s in scenarios:
+        result = solve(instance, s, time_limit=time_limit, gap_limit=gap_limit)
+        results.append(result)
+        typer.echo(result.summary())
+        if result.ok:
+            typer.echo(balance_line("before", result, after=False))
+            typer.echo(balance_line("after ", result, after=True))
+    if out:
+        rows = write_proposal(out, instance, results)
+        typer.echo(f"{rows:,} rows written to {out}")
+    if not any(r.ok for r in results):
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
 

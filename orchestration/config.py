@@ -170,6 +170,9 @@ class CompanyConfig(_Strict):
     # Route-to-market effectiveness config (costs, coverage bands, A&P, distributor
     # challenge), relative to this file; optional.
     rtm: str | None = None
+    # Sales territories config (zones, workload, tolerance band, scenarios, locks), relative
+    # to this file; optional.
+    territories: str | None = None
 
     @model_validator(mode="after")
     def _unique_distributors(self) -> CompanyConfig:
@@ -204,6 +207,8 @@ def load_company_config(path: Path | str | None = None) -> CompanyConfig:
         load_company_scoring(path, config)
     if config.rtm:
         load_company_rtm(path, config)
+    if config.territories:
+        load_company_territories(path, config)
     return config
 
 
@@ -249,6 +254,21 @@ def load_company_rtm(path: Path | str, config: CompanyConfig):
         )
     except RtmConfigError as exc:
         raise ConfigError(f"rtm: {exc}") from exc
+
+
+def load_company_territories(path: Path | str, config: CompanyConfig):
+    """The company's validated territories config, or None without one."""
+    from orchestration.territories.config import (
+        TerritoriesConfigError,
+        load_territories_config,
+    )
+
+    if not config.territories:
+        return None
+    try:
+        return load_territories_config(Path(path).resolve().parent / config.territories)
+    except TerritoriesConfigError as exc:
+        raise ConfigError(f"territories: {exc}") from exc
 
 
 def _check_against_contracts(path: Path, config: CompanyConfig, contracts: dict) -> None:
@@ -320,6 +340,18 @@ class Settings:
     def rtm(self):
         """RtmConfig | None for the company, validated."""
         return load_company_rtm(self.company_config_path, self.company)
+
+    @cached_property
+    def territories(self):
+        """TerritoriesConfig | None for the company, validated."""
+        return load_company_territories(self.company_config_path, self.company)
+
+    @property
+    def territory_locks_path(self) -> Path | None:
+        config = self.territories
+        if config is None or not config.locks_file:
+            return None
+        return self.company_config_path.resolve().parent / config.locks_file
 
     def duckdb_config(self) -> dict[str, str]:
         """Memory and spill limits so a large night degrades to disk instead of dying."""

@@ -14,6 +14,7 @@ from orchestration.defs.publish.assets import build_publish_defs
 from orchestration.defs.quality.checks import build_quality_defs
 from orchestration.defs.report.assets import build_report_defs
 from orchestration.defs.resources import RtmResource
+from orchestration.defs.territories.assets import build_territories_defs
 from orchestration.defs.transform.dbt_assets import build_dbt_defs
 
 NIGHTLY_JOB = "nightly_refresh"
@@ -51,6 +52,7 @@ def defs() -> dg.Definitions:
         build_ingestion_defs(),
         build_dbt_defs(),
         build_linking_defs(),
+        build_territories_defs(),
         build_quality_defs(),
         build_publish_defs(),
         build_report_defs(),

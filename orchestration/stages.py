@@ -51,6 +51,10 @@ def dbt_vars(settings: Settings) -> dict:
         result.update(scoring_dbt_vars(scoring, overrides))
     if settings.rtm is not None:
         result.update(rtm_dbt_vars(settings.rtm))
+    if settings.territories is not None:
+        from orchestration.territories.config import territories_dbt_vars
+
+        result.update(territories_dbt_vars(settings.territories))
     return result
 
 
@@ -66,8 +70,9 @@ def link_accounts(settings: Settings):
 
 
 def dbt_build(settings: Settings) -> None:
-    """dbt in two parts around account linking, as the Dagster job runs them: linking reads
-    the staging views, the intermediate models read its crosswalk."""
+    """dbt in parts around account linking and the territory optimizer, as the Dagster job
+    runs them: linking reads the staging views, the intermediate models read its crosswalk;
+    the optimizer reads the marts, marts/territories read its solution."""
     from orchestration.defs.transform.dbt_assets import dbt_executable
 
     def build(*selection: str) -> None:
@@ -90,7 +95,23 @@ def dbt_build(settings: Settings) -> None:
     # buildable: the second part runs it, its staging parents being built already.
     build("--select", "staging", "--indirect-selection", "cautious")
     link_accounts(settings)
-    build("--exclude", "staging", "--indirect-selection", "buildable")
+    build(
+        "--exclude", "staging", "path:models/marts/territories", "--indirect-selection", "buildable"
+    )
+    solve_territories(settings)
+    build("--select", "path:models/marts/territories", "--indirect-selection", "buildable")
+
+
+def solve_territories(settings: Settings):
+    """The territory scenarios (schema territories), between the marts and marts/territories."""
+    from orchestration.territories.pipeline import run_territories
+
+    return run_territories(
+        settings.working_db,
+        settings.territories,
+        settings.territory_locks_path,
+        duckdb_config=settings.duckdb_config(),
+    )
 
 
 def validate_mart(settings: Settings, run_id: str, mart) -> list[CheckOutcome]:

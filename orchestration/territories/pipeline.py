@@ -1,0 +1,267 @@
+"""The optimizer on the working database: zones of accounts -> units, field reps -> reps,
+locks from the company's locks file; every scenario's proposal written to
+`territories.territory_solution` (read by the dbt mart `territory_proposal`).
+
+Units: active accounts (account_coverage) grouped by the configured zone level. Workload =
+calls per year of the class guideline x (call time + travel time per visit), for accounts
+whose class is not served remotely. Visits = those calls; travel = distance from the
+zone's centroid to the rep's home x visits (one-way km per year). The zone's current rep is
+the rep (of the configured roles) owning most of its accounts; moving it moves the
+accounts owned by the others. A zone without workload stays with its current rep.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orchestration.territories.config import TerritoriesConfig, load_locks
+from orchestration.territories.model import Instance, Rep, Tolerance, Unit
+from orchestration.territories.solver import ScenarioResult, solve
+
+SCHEMA = "territories"
+TABLE = "territory_solution"
+COLUMNS = """
+    scenario varchar not null,
+    scenario_order integer not null,
+    km_per_move double,
+    status varchar not null,
+    solver_message varchar,
+    objective double,
+    best_bound double,
+    gap double,
+    solve_seconds double,
+    band_low_hours double,
+    band_high_hours double,
+    zone_level varchar not null,
+    zone_id varchar not null,
+    accounts integer not null,
+    workload_hours double not null,
+    visits_per_year double not null,
+    latitude double,
+    longitude double,
+    current_rep_id varchar,
+    proposed_rep_id varchar,
+    is_moved boolean,
+    moved_accounts integer,
+    is_locked boolean not null,
+    lock_reason varchar,
+    current_distance_km double,
+    proposed_distance_km double,
+    current_travel_km double,
+    proposed_travel_km double,
+    solved_at timestamp not null
+"""
+
+ZONE_EXPR = {
+    "postcode": "a.postcode",
+    "city": "a.department_code || ' ' || upper(a.city)",
+    "department_code": "a.department_code",
+    "account": "a.account_id",
+}
+
+
+@dataclass
+class TerritoryRun:
+    instance: Instance | None
+    results: list[ScenarioResult]
+    zones_without_coordinates: int
+    rows: int
+    seconds: float
+    locks_ignored: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.instance is None:
+            return "territories: not configured"
+        head = (
+            f"{len(self.instance.units)} zones, {len(self.instance.reps)} reps, band "
+            f"{self.instance.tolerance}, {self.zones_without_coordinates} zones without "
+            f"coordinates left out"
+        )
+        return "; ".join([head, *(r.summary() for r in self.results)])
+
+
+def build_instance(con, config: TerritoriesConfig, locks_path: Path | None):
+    """(Instance, zones left out for lack of coordinates, {zone: lock reason}, locks ignored)."""
+    zone = ZONE_EXPR[config.zone_level]
+    roles = list(config.rep_roles)
+    reps_rows = con.execute(
+        """
+        select rep_id, home_latitude, home_longitude, weekly_capacity_hours
+        from staging.stg_sales_force__reps
+        where rep_role in (select unnest(?::varchar[]))
+          and home_latitude is not null and home_longitude is not null
+        order by rep_id
+        """,
+        [roles],
+    ).fetchall()
+    reps = [
+        Rep(r[0], lat=r[1], lon=r[2], capacity=(r[3] or 0) * config.working_weeks_per_year)
+        for r in reps_rows
+    ]
+    rep_ids = {r.id for r in reps}
+    rows = con.execute(
+        f"""
+        select
+            {zone} as zone_id,
+            a.account_id,
+            a.latitude,
+            a.longitude,
+            a.owner_rep_id,
+            case when c.is_remote_class then 0 else coalesce(c.calls_per_year, 0) end as calls
+        from marts.account_coverage as c
+        inner join marts.dim_accounts as a using (account_id)
+        where {zone} is not null
+        order by 1, 2
+        """
+    ).fetchall()
+    zones: dict[str, dict] = {}
+    account_zone: dict[str, str] = {}
+    for zone_id, account_id, lat, lon, owner, calls in rows:
+        z = zones.setdefault(
+            zone_id, {"accounts": 0, "calls": 0.0, "lat": [], "lon": [], "owned": {}}
+        )
+        z["accounts"] += 1
+        z["calls"] += float(calls)
+        if lat is not None and lon is not None:
+            z["lat"].append(lat)
+            z["lon"].append(lon)
+        if owner in rep_ids:
+            z["owned"][owner] = z["owned"].get(owner, 0) + 1
+        account_zone[account_id] = zone_id
+
+    locked: dict[str, tuple[str, str]] = {}
+    ignored: list[str] = []
+    if locks_path is not None:
+        # a lock that no longer fits the data is reported, not fatal: the night goes on
+        for lock in load_locks(locks_path):
+            where = f"{locks_path.name}:{lock.line}"
+            zone_id = lock.zone_id or account_zone.get(lock.account_id)
+            if lock.rep_id not in rep_ids:
+                ignored.append(f"{where}: rep {lock.rep_id} is not a rep of roles {roles}")
+            elif zone_id is None or zone_id not in zones:
+                what = f"zone {lock.zone_id}" if lock.zone_id else f"account {lock.account_id}"
+                ignored.append(f"{where}: {what} is not an active account's zone")
+            elif zone_id in locked and locked[zone_id][0] != lock.rep_id:
+                ignored.append(f"{where}: zone {zone_id} already locked to {locked[zone_id][0]}")
+            else:
+                locked[zone_id] = (lock.rep_id, lock.reason or "locked")
+
+    units, left_out, reasons = [], 0, {}
+    for zone_id, z in zones.items():
+        if not z["lat"]:
+            left_out += 1
+            continue
+        owned = z["owned"]
+        current = max(sorted(owned), key=lambda r: owned[r]) if owned else None
+        workload = z["calls"] * config.hours_per_visit
+        lock_rep = None
+        if zone_id in locked:
+            lock_rep, reasons[zone_id] = locked[zone_id]
+        elif workload == 0 and current is not None:
+            lock_rep, reasons[zone_id] = current, "no call guideline: stays with its rep"
+        units.append(
+            Unit(
+                id=zone_id,
+                workload=workload,
+                current_rep=current,
+                lat=sum(z["lat"]) / len(z["lat"]),
+                lon=sum(z["lon"]) / len(z["lon"]),
+                visits=z["calls"],
+                accounts=z["accounts"],
+                locked_rep=lock_rep,
+                owned=owned,
+            )
+        )
+    tolerance = Tolerance(config.tolerance.low, config.tolerance.high)
+    return Instance(units, reps, tolerance), left_out, reasons, ignored
+
+
+def run_territories(
+    working_db: Path,
+    config: TerritoriesConfig | None,
+    locks_path: Path | None = None,
+    duckdb_config: dict | None = None,
+    log=lambda _m: None,
+) -> TerritoryRun:
+    """Solve every configured scenario and (re)write territories.territory_solution."""
+    import duckdb
+
+    started = time.perf_counter()
+    with duckdb.connect(str(working_db), config=duckdb_config or {}) as con:
+        con.execute(f"create schema if not exists {SCHEMA}")
+        con.execute(f"create or replace table {SCHEMA}.{TABLE} ({COLUMNS})")
+        if config is None:
+            return TerritoryRun(None, [], 0, 0, time.perf_counter() - started)
+        instance, left_out, reasons, ignored = build_instance(con, config, locks_path)
+        for problem in ignored:
+            log(f"lock ignored: {problem}")
+        solved_at = datetime.now(UTC).replace(tzinfo=None)
+        results, rows = [], []
+        reps = {r.id: r for r in instance.reps}
+        for order, scenario_config in enumerate(config.scenarios, start=1):
+            result = solve(
+                instance,
+                scenario_config.scenario(),
+                time_limit=config.time_limit_seconds,
+                max_candidates=config.max_candidate_reps,
+                gap_limit=config.gap_limit,
+                # the previous scenario's proposal is within the band: a feasible start for
+                # a weighted scenario (min disruption starts better from today's assignment)
+                hint=None
+                if scenario_config.km_per_move is None
+                else next((r.assignment for r in reversed(results) if r.ok), None),
+            )
+            log(result.summary())
+            results.append(result)
+            for u in instance.units:
+                proposed = result.assignment.get(u.id)
+                d_cur = instance.distance(u, reps[u.current_rep]) if u.current_rep else None
+                d_new = instance.distance(u, reps[proposed]) if proposed else None
+                moved = u.moved_accounts(proposed) if proposed else None
+                rows.append(
+                    (
+                        result.scenario,
+                        order,
+                        scenario_config.km_per_move,
+                        result.status,
+                        result.message,
+                        result.objective,
+                        result.best_bound,
+                        result.gap,
+                        result.solve_seconds,
+                        result.band_hours[0],
+                        result.band_hours[1],
+                        config.zone_level,
+                        u.id,
+                        u.accounts,
+                        u.workload,
+                        u.visits,
+                        u.lat,
+                        u.lon,
+                        u.current_rep,
+                        proposed,
+                        None if proposed is None else proposed != u.current_rep,
+                        moved,
+                        u.locked_rep is not None and u.id in reasons,
+                        reasons.get(u.id),
+                        d_cur,
+                        d_new,
+                        None if d_cur is None else d_cur * u.visits,
+                        None if d_new is None else d_new * u.visits,
+                        solved_at,
+                    )
+                )
+        if rows:
+            import pyarrow as pa
+
+            names = [c.split()[0] for c in COLUMNS.strip().split(",\n")]
+            solution = pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+            con.register("solution", solution)
+            con.execute(f"insert into {SCHEMA}.{TABLE} select * from solution")
+            con.unregister("solution")
+    return TerritoryRun(
+        instance, results, left_out, len(rows), time.perf_counter() - started, ignored
+    )

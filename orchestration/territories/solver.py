@@ -1,0 +1,309 @@
+"""Territory re-alignment with OR-Tools CP-SAT.
+
+Variables: x[u, r] = 1 when unit u goes to rep r (one rep per unit; a locked unit is fixed).
+Constraints: each rep's workload within the tolerance band of the mean workload per rep.
+Objective: `travel_weight * travel + move_weight * moved accounts`, integers:
+travel = sum of distance(unit, rep office) x visits, in units of 0.1 km; moved accounts =
+accounts of units assigned away from their current rep. Scenarios set the two weights:
+
+- `min_travel`: travel only;
+- `min_disruption`: moves first, travel as the tie-break (move weight > any travel);
+- weighted (`km_per_move: k`): one account moved costs as much as k km of travel.
+
+The solver returns its status (OPTIMAL = proven, FEASIBLE = best found within the time
+limit), the objective, the best bound and the proven gap (objective - bound) / objective.
+Contiguity of zones is not modelled.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+from orchestration.territories.model import Instance, Rep, Tolerance, Unit
+
+KM_SCALE = 10  # travel in 0.1 km
+WORK_SCALE = 100  # workload in 0.01 h
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    km_per_move: float | None = 0.0  # None = lexicographic min disruption
+
+    @classmethod
+    def min_travel(cls) -> Scenario:
+        return cls("min_travel", 0.0)
+
+    @classmethod
+    def min_disruption(cls) -> Scenario:
+        return cls("min_disruption", None)
+
+
+DEFAULT_SCENARIOS = [
+    Scenario.min_travel(),
+    Scenario("km_per_move_50", 50.0),
+    Scenario("km_per_move_200", 200.0),
+    Scenario.min_disruption(),
+]
+
+
+@dataclass
+class RepBalance:
+    rep_id: str
+    units: int
+    accounts: int
+    workload: float
+    travel_km: float
+    deviation: float  # workload / mean - 1
+    capacity: float | None
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    status: str  # OPTIMAL, FEASIBLE, INFEASIBLE, UNKNOWN, MODEL_INVALID
+    message: str
+    assignment: dict[str, str] = field(default_factory=dict)
+    objective: float | None = None
+    best_bound: float | None = None
+    gap: float | None = None
+    travel_km: float | None = None
+    moved_units: int | None = None
+    moved_accounts: int | None = None
+    solve_seconds: float = 0.0
+    band_hours: tuple[float, float] = (0.0, 0.0)
+    before: list[RepBalance] = field(default_factory=list)
+    after: list[RepBalance] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("OPTIMAL", "FEASIBLE")
+
+    @property
+    def within_band_after(self) -> bool:
+        lo, hi = self.band_hours
+        return bool(self.after) and all(lo - 1e-6 <= b.workload <= hi + 1e-6 for b in self.after)
+
+    def summary(self) -> str:
+        if not self.ok:
+            return f"{self.scenario}: {self.status}: {self.message}"
+        return (
+            f"{self.scenario}: {self.status} objective={self.objective:g} "
+            f"bound={self.best_bound:g} gap={self.gap:.4%} travel={self.travel_km:,.1f} km "
+            f"moved={self.moved_accounts} accounts ({self.moved_units} units) "
+            f"in {self.solve_seconds:.1f} s"
+        )
+
+
+def band(instance: Instance) -> tuple[float, float]:
+    mean = instance.mean_workload
+    return instance.tolerance.low * mean, instance.tolerance.high * mean
+
+
+def balance(instance: Instance, assignment: dict[str, str | None]) -> list[RepBalance]:
+    """Per rep: units, accounts, workload, travel and deviation from the mean workload."""
+    mean = instance.mean_workload
+    by_rep = {r.id: [] for r in instance.reps}
+    for u in instance.units:
+        rep = assignment.get(u.id)
+        if rep in by_rep:
+            by_rep[rep].append(u)
+    reps = {r.id: r for r in instance.reps}
+    out = []
+    for rep_id, units in by_rep.items():
+        workload = sum(u.workload for u in units)
+        out.append(
+            RepBalance(
+                rep_id=rep_id,
+                units=len(units),
+                accounts=sum(u.accounts for u in units),
+                workload=workload,
+                travel_km=sum(instance.distance(u, reps[rep_id]) * u.visits for u in units),
+                deviation=(workload / mean - 1) if mean else 0.0,
+                capacity=reps[rep_id].capacity,
+            )
+        )
+    return out
+
+
+def diagnose(instance: Instance) -> str | None:
+    """The obvious reasons a tolerance band cannot be met, or None."""
+    tol: Tolerance = instance.tolerance
+    lo, hi = band(instance)
+    prefix = f"tolerance {tol} infeasible"
+    for u in sorted(instance.units, key=lambda u: -u.workload):
+        if u.workload > hi + 1e-9:
+            return f"{prefix}: unit {u.id} alone needs {u.workload:g} h > max {hi:g} h"
+        break
+    locked: dict[str, float] = {}
+    for u in instance.units:
+        if u.locked_rep:
+            locked[u.locked_rep] = locked.get(u.locked_rep, 0.0) + u.workload
+    for rep_id, hours in sorted(locked.items(), key=lambda kv: -kv[1]):
+        if hours > hi + 1e-9:
+            return f"{prefix}: units locked to rep {rep_id} need {hours:g} h > max {hi:g} h"
+    if lo > 0 and len(instance.units) < len(instance.reps):
+        return (
+            f"{prefix}: {len(instance.units)} units cannot give each of "
+            f"{len(instance.reps)} reps at least {lo:g} h"
+        )
+    return None
+
+
+def _candidates(instance: Instance, max_candidates: int | None) -> dict[str, list[Rep]]:
+    out = {}
+    for u in instance.units:
+        if u.locked_rep:
+            out[u.id] = [r for r in instance.reps if r.id == u.locked_rep]
+            continue
+        reps = instance.reps
+        if max_candidates and len(reps) > max_candidates:
+            nearest = sorted(reps, key=lambda r: instance.distance(u, r))[:max_candidates]
+            keep = {r.id for r in nearest} | {u.current_rep}
+            reps = [r for r in reps if r.id in keep]
+        out[u.id] = reps
+    return out
+
+
+def solve(
+    instance: Instance,
+    scenario: Scenario | None = None,
+    *,
+    time_limit: float = 60.0,
+    workers: int | None = None,
+    max_candidates: int | None = None,
+    gap_limit: float = 0.0,
+    seed: int = 0,
+    hint: dict[str, str] | None = None,
+) -> ScenarioResult:
+    """Solve one scenario; never raises on infeasibility (status + message instead).
+
+    `hint`: a starting assignment (e.g. the previous scenario's solution, which satisfies
+    the band); default the current assignment."""
+    from ortools.sat.python import cp_model
+
+    scenario = scenario or Scenario.min_travel()
+    started = time.perf_counter()
+    lo_h, hi_h = band(instance)
+    current = {u.id: u.current_rep for u in instance.units}
+    result = ScenarioResult(
+        scenario=scenario.name,
+        status="INFEASIBLE",
+        message="",
+        band_hours=(lo_h, hi_h),
+        before=balance(instance, current),
+    )
+    reason = diagnose(instance)
+    if reason:
+        result.message = reason
+        return result
+
+    candidates = _candidates(instance, max_candidates)
+    model = cp_model.CpModel()
+    x: dict[tuple[str, str], cp_model.IntVar] = {}
+    load_terms: dict[str, list] = {r.id: [] for r in instance.reps}
+    travel_terms, move_terms = [], []
+    w_int = {u.id: round(u.workload * WORK_SCALE) for u in instance.units}
+    travel_ub = 0
+    for u in instance.units:
+        choices = []
+        worst = 0
+        for r in candidates[u.id]:
+            var = model.new_bool_var(f"x[{u.id},{r.id}]")
+            x[u.id, r.id] = var
+            choices.append(var)
+            load_terms[r.id].append(w_int[u.id] * var)
+            cost = round(instance.distance(u, r) * u.visits * KM_SCALE)
+            worst = max(worst, cost)
+            if cost:
+                travel_terms.append(cost * var)
+            moved = u.moved_accounts(r.id)
+            if moved:
+                move_terms.append(moved * var)
+        travel_ub += worst
+        model.add_exactly_one(choices)
+        start = (hint or {}).get(u.id) or u.current_rep
+        if start and (u.id, start) in x:
+            for r in candidates[u.id]:
+                model.add_hint(x[u.id, r.id], r.id == start)
+    total = sum(w_int.values())
+    n = len(instance.reps)
+    lo = math.ceil(instance.tolerance.low * total / n - 1e-9)
+    hi = math.floor(instance.tolerance.high * total / n + 1e-9)
+    for r in instance.reps:
+        model.add_linear_constraint(sum(load_terms[r.id]), lo, hi)
+
+    travel = sum(travel_terms)
+    moves = sum(move_terms)
+    if scenario.km_per_move is None:
+        travel_w, move_w = 1, travel_ub + 1
+    else:
+        travel_w, move_w = 1, round(scenario.km_per_move * KM_SCALE)
+    objective = travel_w * travel + move_w * moves if move_terms else travel
+    model.minimize(objective)
+
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = float(time_limit)
+    solver.parameters.num_workers = workers or min(8, max(2, os.cpu_count() or 2))
+    solver.parameters.random_seed = seed
+    # stop once the proven gap is at most this (0 = prove optimality)
+    solver.parameters.relative_gap_limit = float(gap_limit)
+    status = solver.solve(model)
+    result.status = solver.status_name(status)
+    result.solve_seconds = time.perf_counter() - started
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        if status == cp_model.INFEASIBLE:
+            restricted = " (with each unit limited to its nearest reps)" if max_candidates else ""
+            result.message = (
+                f"tolerance {instance.tolerance} infeasible: no assignment puts all {n} reps "
+                f"between {lo_h:g} h and {hi_h:g} h{restricted}; widen the band or unlock units"
+            )
+        else:
+            result.message = f"no solution found within {time_limit:g} s"
+        return result
+
+    assignment = {}
+    for u in instance.units:
+        for r in candidates[u.id]:
+            if solver.boolean_value(x[u.id, r.id]):
+                assignment[u.id] = r.id
+                break
+    obj, bound = solver.objective_value, solver.best_objective_bound
+    result.assignment = assignment
+    # reported in km-equivalents: travel km + km_per_move x moved accounts
+    result.objective = obj / KM_SCALE
+    result.best_bound = bound / KM_SCALE
+    result.gap = 0.0 if status == cp_model.OPTIMAL else max(0.0, obj - bound) / max(1.0, abs(obj))
+    result.after = balance(instance, assignment)
+    result.travel_km = sum(b.travel_km for b in result.after)
+    moved = [u for u in instance.units if u.moved_accounts(assignment[u.id])]
+    result.moved_units = len(moved)
+    result.moved_accounts = sum(u.moved_accounts(assignment[u.id]) for u in moved)
+    if status == cp_model.OPTIMAL and obj - bound > 1e-6:
+        # stopped by gap_limit: CP-SAT says OPTIMAL, but the proof is only up to the gap
+        result.status = "FEASIBLE"
+        result.gap = (obj - bound) / max(1.0, abs(obj))
+        result.message = f"gap limit {gap_limit:.2%} reached: proven gap {result.gap:.3%}"
+    elif status == cp_model.OPTIMAL:
+        result.message = "proven optimal"
+    else:
+        result.message = f"time limit {time_limit:g} s reached: best found, gap {result.gap:.3%}"
+    return result
+
+
+def solve_scenarios(
+    instance: Instance, scenarios: list[Scenario] | None = None, **kwargs
+) -> list[ScenarioResult]:
+    return [solve(instance, s, **kwargs) for s in (scenarios or DEFAULT_SCENARIOS)]
+
+
+def current_units_check(units: list[Unit]) -> dict[str, int]:
+    """How many units have a current rep / a lock (for logs)."""
+    return {
+        "units": len(units),
+        "with_current_rep": sum(1 for u in units if u.current_rep),
+        "locked": sum(1 for u in units if u.locked_rep),
+    }
