@@ -46,8 +46,8 @@ def test_the_nightly_run_renders_the_report(pipeline_run):
         assert f'id="{section}"' in html, section
     for chart in ("segment-matrix", "pareto", "map", "distributors", "coverage"):
         assert f'data-chart="{chart}"' in html, chart
-    # territory balance comes from the territory design work: absent table, no section
-    assert 'id="territory-balance"' not in html
+    # territory_balance is published by the territory design: its section is there
+    assert 'id="territory-balance"' in html
 
 
 def test_headline_figures_match_the_published_tables(pipeline_run):
@@ -143,15 +143,9 @@ def test_territory_balance_section_renders_only_when_published(pipeline_run, tmp
     published = tmp_path / "published.duckdb"
     shutil.copy(pipeline_run.settings.published_db, published)
     with duckdb.connect(str(published)) as con:
-        con.execute(
-            "CREATE TABLE territory_balance AS SELECT territory_id, 'current' AS scenario, "
-            "count(*) AS accounts FROM dim_accounts GROUP BY ALL"
-        )
-        territory = con.execute("SELECT min(territory_id) FROM dim_accounts").fetchone()[0]
+        con.execute("DROP TABLE IF EXISTS territory_balance")
     result = render_report(published, tmp_path / "reports")
-    assert 'id="territory-balance"' in result.path.read_text(encoding="utf-8")
-    page = (result.directory / "territories" / f"{territory}.html").read_text(encoding="utf-8")
-    assert 'id="territory-balance"' in page
+    assert 'id="territory-balance"' not in result.path.read_text(encoding="utf-8")
 
 
 def test_rtm_report_exits_1_when_nothing_is_published(tmp_path, monkeypatch):
