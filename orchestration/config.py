@@ -15,8 +15,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orchestration.yaml_config import read_yaml, validation_problems
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_COMPANY_CONFIG = REPO_ROOT / "examples" / "sample_company" / "company.yaml"
@@ -186,20 +187,11 @@ class CompanyConfig(_Strict):
 def load_company_config(path: Path | str | None = None) -> CompanyConfig:
     """Read and validate a company config; raise ConfigError naming the key at fault."""
     path = Path(path or os.environ.get("RTM_COMPANY_CONFIG") or DEFAULT_COMPANY_CONFIG)
-    if not path.exists():
-        raise ConfigError(f"company config {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "company config", ConfigError)
     try:
         config = CompanyConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+        raise ConfigError(f"{path}: {validation_problems(exc)}") from exc
     from orchestration.contracts import load_contracts
 
     _check_against_contracts(path, config, load_contracts())

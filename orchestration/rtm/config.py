@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from orchestration.yaml_config import read_yaml, validation_problems
 
 RESOURCE_TYPES = ("key_account_manager", "field_rep", "telesales", "distributor_rep")
 PLANS = ("development", "prospection", "support", "retention")
@@ -127,12 +128,6 @@ class RtmConfig(_Strict):
         return self
 
 
-def _format_errors(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
-    )
-
-
 def parse_rtm_config(
     raw: dict,
     where: str = "rtm",
@@ -144,7 +139,7 @@ def parse_rtm_config(
     try:
         config = RtmConfig.model_validate(raw)
     except ValidationError as exc:
-        raise RtmConfigError(f"{where}: {_format_errors(exc)}") from exc
+        raise RtmConfigError(f"{where}: {validation_problems(exc)}") from exc
     problems = []
     if class_names is not None:
         for key, classes in (
@@ -174,12 +169,7 @@ def load_rtm_config(
     spend_types: tuple[str, ...] | None = None,
 ) -> RtmConfig:
     path = Path(path)
-    if not path.exists():
-        raise RtmConfigError(f"rtm config {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RtmConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "rtm config", RtmConfigError)
     return parse_rtm_config(raw, str(path), class_names, spend_types)
 
 

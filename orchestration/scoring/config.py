@@ -13,8 +13,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orchestration.yaml_config import read_yaml, validation_problems
 
 # Criteria the models know how to compute (intermediate/scoring/int_scoring__criteria.sql).
 KNOWN_CRITERIA = (
@@ -215,28 +216,16 @@ class Override(_Strict):
     date: dt.date
 
 
-def _format_errors(exc: ValidationError, prefix: str = "") -> str:
-    return "; ".join(
-        f"{prefix}{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-        for err in exc.errors()
-    )
-
-
 def parse_scoring_config(raw: dict, where: str = "scoring") -> ScoringConfig:
     try:
         return ScoringConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ScoringConfigError(f"{where}: {_format_errors(exc)}") from exc
+        raise ScoringConfigError(f"{where}: {validation_problems(exc)}") from exc
 
 
 def load_scoring_config(path: Path | str) -> ScoringConfig:
     path = Path(path)
-    if not path.exists():
-        raise ScoringConfigError(f"scoring config {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScoringConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "scoring config", ScoringConfigError)
     return parse_scoring_config(raw, str(path))
 
 
@@ -259,7 +248,7 @@ def load_overrides(path: Path | str, config: ScoringConfig) -> list[Override]:
             try:
                 override = Override.model_validate(row)
             except ValidationError as exc:
-                problems.append(_format_errors(exc, f"line {line}: "))
+                problems.append(validation_problems(exc, f"line {line}: "))
                 continue
             if override.value not in allowed[override.field]:
                 problems.append(

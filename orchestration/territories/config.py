@@ -10,10 +10,10 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestration.territories.solver import Scenario
+from orchestration.yaml_config import read_yaml, validation_problems
 
 ZONE_LEVELS = ("postcode", "city", "department_code", "account")
 REP_ROLES = ("field_rep", "key_account_manager", "telesales")
@@ -100,20 +100,11 @@ class Lock:
 
 def load_territories_config(path: Path | str) -> TerritoriesConfig:
     path = Path(path)
-    if not path.exists():
-        raise TerritoriesConfigError(f"territories config {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise TerritoriesConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "territories config", TerritoriesConfigError) or {}
     try:
         config = TerritoriesConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise TerritoriesConfigError(f"{path}: {problems}") from exc
+        raise TerritoriesConfigError(f"{path}: {validation_problems(exc)}") from exc
     if config.locks_file:
         load_locks(path.resolve().parent / config.locks_file)
     return config

@@ -109,6 +109,14 @@ reductions as (
 
 ),
 
+moves as (
+
+    select * from handovers
+    union all
+    select * from reductions
+
+),
+
 givers as (
 
     select
@@ -122,20 +130,7 @@ givers as (
         hours_per_call,
         cost_per_hour,
         calls_moved * hours_per_call as hours_moved
-    from handovers
-    union all
-    select
-        account_id,
-        territory_id,
-        owner_rep_id,
-        priority_class,
-        coverage_status,
-        recommendation_type,
-        calls_moved,
-        hours_per_call,
-        cost_per_hour,
-        calls_moved * hours_per_call as hours_moved
-    from reductions
+    from moves
 
 ),
 
