@@ -41,14 +41,17 @@ def test_dbt_models_are_grouped_by_folder_and_fed_by_ingestion_assets():
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert {
         "staging",
-        "intermediate",
-        "marts",
+        "harmonization",
+        "scoring",
+        "route_to_market",
+        "territories",
+        "quality",
         "published",
         "sources_internal",
         "sources_distributors",
         "sources_online_external",
     } <= groups
-    marts = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "marts"]
+    marts = [k for k in graph.get_all_asset_keys() if k.path[0] == "marts"]
     assert dg.AssetKey(["marts", "dim_accounts"]) in marts
     assert dg.AssetKey(["marts", "account_scorecard"]) in marts
     # lineage from file to published table: raw CRM -> ... -> dim_accounts -> published

@@ -49,11 +49,12 @@ class RtmDbtTranslator(DagsterDbtTranslator):
         layer = model_layer(props)
         if layer is None:
             return spec
-        owner = (props.get("meta") or {}).get("owner") or (
-            props.get("config", {}).get("meta") or {}
-        ).get("owner")
+        meta = {**(props.get("config", {}).get("meta") or {}), **(props.get("meta") or {})}
+        owner = meta.get("owner")
+        # the flow group cascaded from dbt_project.yml, else the layer
+        group = (meta.get("dagster") or {}).get("group") or layer
         return spec.replace_attributes(
-            group_name=layer,
+            group_name=group,
             owners=[f"team:{owner}"] if owner else spec.owners,
             kinds={"dbt", "duckdb"},
         )
