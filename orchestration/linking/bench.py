@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestration.config import REPO_ROOT
+from orchestration.config import DEFAULT_DUCKDB_MEMORY_LIMIT, REPO_ROOT
 
 
 def _crosswalk_from(warehouse: Path, scratch: Path, score: bool) -> None:
@@ -30,7 +30,7 @@ def _crosswalk_from(warehouse: Path, scratch: Path, score: bool) -> None:
     tmp = warehouse / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(scratch), config={
-        "memory_limit": os.environ.get("RTM_DUCKDB_MEMORY_LIMIT", "8GB"),
+        "memory_limit": os.environ.get("RTM_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT),
         "temp_directory": str(tmp)})  # fmt: skip
     con.execute(f"ATTACH '{warehouse / 'rtm.duckdb'}' AS work (READ_ONLY)").fetchall()
     started = time.perf_counter()
