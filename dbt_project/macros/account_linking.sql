@@ -151,3 +151,17 @@
     where false
     {%- endif %}
 {%- endmacro %}
+
+
+{#- link_decision_columns(): a link model's account, method, confidence, rule and evidence,
+    from its own rule when `keeps_own_decision` (an override, or a record the crosswalk
+    does not cover), else from the crosswalk (crosswalk_* columns of the joined CTE). -#}
+{% macro link_decision_columns() -%}
+    case when keeps_own_decision then account_id else crosswalk_account_id end as account_id,
+    case when keeps_own_decision then match_method else crosswalk_match_method end
+        as match_method,
+    case when keeps_own_decision then match_confidence else crosswalk_match_probability end
+        as match_confidence,
+    case when keeps_own_decision then match_method else crosswalk_match_rule end as match_rule,
+    crosswalk_evidence as match_evidence
+{%- endmacro %}

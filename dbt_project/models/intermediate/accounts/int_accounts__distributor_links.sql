@@ -213,15 +213,7 @@ decided as (
         line_count,
         first_sale_date,
         last_sale_date,
-        case when keeps_own_decision then account_id else crosswalk_account_id end
-            as account_id,
-        case when keeps_own_decision then match_method else crosswalk_match_method end
-            as match_method,
-        case when keeps_own_decision then match_confidence else crosswalk_match_probability end
-            as match_confidence,
-        case when keeps_own_decision then match_method else crosswalk_match_rule end
-            as match_rule,
-        crosswalk_evidence as match_evidence,
+        {{ link_decision_columns() }},
         has_conflicting_keys,
         has_ambiguous_candidates
     from joined
