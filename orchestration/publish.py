@@ -10,6 +10,11 @@ version in place. The file is written in a storage version that DuckDB 1.4/1.5 c
 Each publication is also kept under `published_versions/` (a hard link to the same file,
 so it costs no space while it is current); the last `keep_versions` are kept, and
 `rollback()` swaps an earlier one back in with the same atomic rename.
+
+For tools that read files rather than databases, every published table is also written as
+Parquet under `exports/<version>/`, before the swap (a failed export publishes nothing);
+`exports/current` is a symlink switched atomically to the version published (or rolled
+back to).
 """
 
 from __future__ import annotations
@@ -62,6 +67,37 @@ def versions_dir(published_db: Path) -> Path:
     return published_db.parent / "published_versions"
 
 
+def exports_dir(published_db: Path) -> Path:
+    return published_db.parent / "exports"
+
+
+def _write_parquet_exports(database: Path, target: Path) -> None:
+    """Every table of `database` as `<table>.parquet` in the new folder `target`."""
+    target.mkdir(parents=True)
+    with duckdb.connect(str(database), read_only=True) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1"
+            ).fetchall()
+        ]
+        for table in tables:
+            con.execute(
+                f'COPY "{table}" TO {sql_literal(target / f"{table}.parquet")} (FORMAT parquet)'
+            )
+
+
+def _point_current_exports(published_db: Path, version: str) -> None:
+    """Switch exports/current to `version` in one rename, when that version has exports."""
+    root = exports_dir(published_db)
+    if not (root / version).is_dir():
+        return
+    staged_link = root / ".current.tmp"
+    staged_link.unlink(missing_ok=True)
+    os.symlink(version, staged_link)
+    os.replace(staged_link, root / "current")
+
+
 def failed_blocking_checks(working_db: Path, run_id: str) -> list[tuple[str, str, str]]:
     """Error-severity checks of this run that failed, read from the stored results."""
     with duckdb.connect(str(working_db), read_only=True) as con:
@@ -100,6 +136,7 @@ def publish(
     kept.mkdir(exist_ok=True)
     staging_file = published_db.with_name(f".{published_db.name}.{version}.tmp")
     kept_staging = kept / f".{VERSION_PREFIX}{version}.duckdb.tmp"
+    export_staging = exports_dir(published_db) / f".{version}.tmp"
     counts = {}
     try:
         with duckdb.connect() as con:
@@ -121,12 +158,16 @@ def publish(
             con.execute("CHECKPOINT pub")
             con.execute("DETACH pub")
             con.execute("DETACH work")
+        _write_parquet_exports(staging_file, export_staging)
         _link_or_copy(staging_file, kept_staging)
         os.replace(staging_file, published_db)
         os.replace(kept_staging, kept / f"{VERSION_PREFIX}{version}.duckdb")
+        os.replace(export_staging, exports_dir(published_db) / version)
+        _point_current_exports(published_db, version)
     finally:
         for leftover in (staging_file, Path(f"{staging_file}.wal"), kept_staging):
             leftover.unlink(missing_ok=True)
+        shutil.rmtree(export_staging, ignore_errors=True)
     prune_versions(published_db, keep_versions)
     return Publication(published_db, version, counts)
 
@@ -169,6 +210,13 @@ def prune_versions(published_db: Path, keep: int) -> list[Path]:
         *published_db.parent.glob(f".{published_db.name}.*.tmp.wal"),
     ]:
         stale.unlink(missing_ok=True)
+    # Parquet exports follow the kept versions.
+    kept_versions = {v.version for v in list_versions(published_db)}
+    root = exports_dir(published_db)
+    if root.is_dir():
+        for folder in root.iterdir():
+            if folder.is_dir() and not folder.is_symlink() and folder.name not in kept_versions:
+                shutil.rmtree(folder, ignore_errors=True)
     return removed
 
 
@@ -192,4 +240,5 @@ def rollback(published_db: Path, to_version: str | None = None) -> PublishedVers
         os.replace(swap, published_db)
     finally:
         swap.unlink(missing_ok=True)
+    _point_current_exports(published_db, target.version)
     return PublishedVersion(target.version, target.path, target.run_id, target.published_at, True)

@@ -67,8 +67,16 @@ def test_versions_are_kept_pruned_and_rolled_back(tmp_path):
     assert kept[0].is_current and _rows(published) == 40
     assert kept[0].run_id == "run-40"
 
+    exports = tmp_path / "exports"
+    assert sorted(p.name for p in exports.iterdir() if not p.is_symlink()) == sorted(versions[1:])
+    assert (exports / "current").resolve().name == versions[3]
+    assert duckdb.sql(
+        f"SELECT count(*) FROM '{exports / 'current' / 'dim_accounts.parquet'}'"
+    ).fetchall() == [(40,)]
+
     back = rollback(published)
     assert back.version == versions[2] and _rows(published) == 30
+    assert (exports / "current").resolve().name == versions[2]  # files follow the rollback
     assert [v.is_current for v in list_versions(published)] == [False, True, False]
     rollback(published, to_version=versions[1])
     assert _rows(published) == 20
@@ -160,6 +168,8 @@ def test_a_publish_killed_half_way_leaves_the_last_good_version(tmp_path):
     publish(work, published, TABLES, "run-3")
     assert _rows(published) == 50_000
     assert not list(tmp_path.rglob("*.tmp")), "the next publish cleaned up"
+    current = tmp_path / "exports" / "current" / "dim_accounts.parquet"
+    assert duckdb.sql(f"SELECT count(*) FROM '{current}'").fetchall() == [(50_000,)]
 
 
 def test_two_runs_cannot_hold_the_same_warehouse(tmp_path):
