@@ -7,6 +7,7 @@ rtm ingest SOURCE  load one source's landing files (debugging a new layout)
 rtm whatif --set weights.opportunity=0.4   priorities with other scoring settings, compared
 rtm link           rebuild the account crosswalk in the working database
 rtm match L R      link any two CSV tables of business records (same engine)
+rtm status         the published version, its checks, each source's freshness (exit 1 if bad)
 rtm versions       list the kept published versions
 rtm rollback       put the previous (or --to VERSION) published version back, atomically
 rtm report         render the account review report (HTML) from the published tables
@@ -229,6 +230,40 @@ def report(
     result = render_report(settings.published_db, out or reports_dir(settings), top_n=top)
     typer.echo(f"report written to {result.path} ({result.pages} pages, "
                f"{result.size_bytes / 1e6:.1f} MB, {result.seconds:.1f} s)")  # fmt: skip
+
+
+@app.command()
+def status() -> None:
+    """The published version, its checks and each source's freshness; exit 1 when the
+    published tables failed an error-level check or nothing is published, for scripts."""
+    import duckdb
+
+    settings = _settings()
+    if not settings.published_db.exists():
+        typer.secho(f"nothing published yet at {settings.published_db}", fg="red", err=True)
+        raise typer.Exit(1)
+    with duckdb.connect(str(settings.published_db), read_only=True) as pub:
+        version, run_id, published_at = pub.execute(
+            "SELECT version, run_id, published_at FROM _publication"
+        ).fetchone()
+        checks = pub.execute(
+            "SELECT count(*), count(*) FILTER (NOT passed AND severity = 'error'), "
+            "count(*) FILTER (NOT passed AND severity <> 'error') "
+            "FROM data_quality_results WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        freshness = pub.execute(
+            "SELECT table_name, check_name, passed, observed_value FROM data_quality_results "
+            "WHERE run_id = ? AND check_name LIKE 'freshness%' ORDER BY 1, 2",
+            [run_id],
+        ).fetchall()
+    typer.echo(f"published version {version} at {published_at:%Y-%m-%d %H:%M} (run {run_id})")
+    typer.echo(f"checks: {checks[0]} run, {checks[1]} failed (error), {checks[2]} warnings")
+    for source, check, passed, observed in freshness:
+        label = f"{source}{check.removeprefix('freshness')}"
+        typer.echo(f"  {'fresh' if passed else 'LATE '}  {label:<36} {observed}")
+    if checks[0] == 0 or checks[1]:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -138,3 +138,20 @@ def test_contract_checks_run_per_source_and_personal_data_stays_out(pipeline_run
             "SELECT table_name, column_name FROM information_schema.columns"
         ).fetchall()
     assert not [(t, c) for t, c in published if c in personal]
+
+
+def test_rtm_status_reports_checks_and_freshness_with_trustworthy_exit_codes(
+    pipeline_run, tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    monkeypatch.setenv("RTM_WAREHOUSE", str(pipeline_run.warehouse))
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "0 failed (error)" in result.output
+    assert "distributor_sell_out(D05)" in result.output
+    monkeypatch.setenv("RTM_WAREHOUSE", str(tmp_path))
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 1 and "nothing published yet" in result.output
