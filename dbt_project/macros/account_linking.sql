@@ -165,3 +165,14 @@
     case when keeps_own_decision then match_method else crosswalk_match_rule end as match_rule,
     crosswalk_evidence as match_evidence
 {%- endmacro %}
+
+
+{#- crosswalk_match_method(): the crosswalk's method in the link models' words - the key
+    itself for a key match (siret, phone, ...), 'unmatched' for none, else the method. -#}
+{% macro crosswalk_match_method() -%}
+    case
+        when match_method = 'key' then replace(match_rule, 'key_', '')
+        when match_method = 'none' then 'unmatched'
+        else match_method
+    end
+{%- endmacro %}

@@ -165,11 +165,7 @@ crosswalk as (
         {{ dbt.split_part('source', "':'", 2) }} as distributor_id,
         source_code as distributor_account_code,
         account_id,
-        case
-            when match_method = 'key' then replace(match_rule, 'key_', '')
-            when match_method = 'none' then 'unmatched'
-            else match_method
-        end as match_method,
+        {{ crosswalk_match_method() }} as match_method,
         match_rule,
         match_probability,
         evidence

@@ -71,11 +71,7 @@ crosswalk as (
         source,
         source_code as listing_id,
         account_id,
-        case
-            when match_method = 'key' then replace(match_rule, 'key_', '')
-            when match_method = 'none' then 'unmatched'
-            else match_method
-        end as match_method,
+        {{ crosswalk_match_method() }} as match_method,
         match_rule,
         match_probability,
         evidence
