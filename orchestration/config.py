@@ -39,11 +39,16 @@ class _Strict(BaseModel):
 
 
 class FileFormat(_Strict):
-    type: Literal["csv", "jsonl"] = "csv"
+    # parquet: typed columns are read as text, then checked like a CSV's (delimiter,
+    # encoding and decimal do not apply).
+    type: Literal["csv", "jsonl", "parquet"] = "csv"
     delimiter: str = ","
     encoding: str = "utf-8"
     decimal: Literal[".", ","] = "."
     date_format: str = "%Y-%m-%d"
+    # Characters removed from number columns before parsing (currency signs such as "$",
+    # thousands separators): "$1,234.50" with strip_characters "$," reads 1234.5.
+    strip_characters: str = ""
 
     @field_validator("encoding")
     @classmethod
@@ -94,6 +99,27 @@ def _check_period_pattern(value: str | None) -> str | None:
     return value
 
 
+class ColumnOverride(_Strict):
+    """A company's own value rules for one contract column (contract_overrides): a field
+    set here replaces the contract's rule; set to null it removes the rule."""
+
+    required: bool | None = None
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    valid_values: list[str] | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+
 class SourceConfig(_Strict):
     path: str
     # snapshot: each file is the full current extract and replaces the previous one;
@@ -106,6 +132,13 @@ class SourceConfig(_Strict):
     # period restates (replaces) the earlier one. Without it, only a file re-delivered
     # under the same name replaces its earlier version.
     period_from_file_name: str | None = None
+    # Same meaning as for a distributor layout: contract column -> file column (default:
+    # the file's columns carry the contract's names), constant values, code translations,
+    # and multipliers applied to numbers (e.g. {bottle_size_l: 0.001} for millilitres).
+    columns: dict[str, str] = {}
+    constants: dict[str, str] = {}
+    value_maps: dict[str, dict[str, str]] = {}
+    multipliers: dict[str, float] = {}
 
     @field_validator("period_from_file_name")
     @classmethod
@@ -128,6 +161,7 @@ class DistributorLayout(_Strict):
     columns: dict[str, str]
     constants: dict[str, str] = {}
     value_maps: dict[str, dict[str, str]] = {}
+    multipliers: dict[str, float] = {}
     # See SourceConfig.period_from_file_name: how a restated month is recognised.
     period_from_file_name: str | None = None
 
@@ -142,6 +176,16 @@ class CompanyInfo(_Strict):
     country: str = "FR"
     currency: str = "EUR"
     as_of_month: str | None = Field(None, pattern=r"^[0-9]{4}-[0-9]{2}$")
+    # Our brands, as the product master's `brand` column names them. Empty: every product
+    # is ours (a manufacturer's own master). Set when the sell-out feed reports the whole
+    # market (panel or wholesaler data): lines of other brands are then market purchases,
+    # never brand revenue. RTM_BRAND (`rtm run --brand`) replaces it for one run.
+    own_brands: list[str] = []
+    # Where the account's category potential comes from: `model` (external estimate,
+    # survey, else modelled from peers) or `market_purchases` (what the account really
+    # bought in our brands' categories from every supplier over r12, from the sell-out
+    # feed; accounts without such purchases fall back to the model).
+    potential_source: Literal["model", "market_purchases"] = "model"
 
 
 class Schedule(_Strict):
@@ -179,6 +223,24 @@ class CompanyConfig(_Strict):
     # Sales territories config (zones, workload, tolerance band, scenarios, locks), relative
     # to this file; optional.
     territories: str | None = None
+    # The company's own value rules for contract columns (its ids, postcodes, categories
+    # differ from the defaults): {source: {column: {pattern, minimum, maximum,
+    # valid_values, required}}}. Types and column names are never overridden.
+    contract_overrides: dict[str, dict[str, ColumnOverride]] = {}
+    # Folder holding the landing files, relative to this file; RTM_LANDING_DIR wins.
+    # Default: <warehouse>/landing.
+    landing_dir: str | None = None
+
+    def source_present(self, name: str) -> bool:
+        """Whether the company delivers this source at all (a layout is configured)."""
+        if name == "distributor_sell_out":
+            return bool(self.distributors)
+        return name in self.sources
+
+    def brands(self) -> list[str]:
+        """Our brands for this run: RTM_BRAND (one name) when set, else own_brands."""
+        chosen = os.environ.get("RTM_BRAND", "").strip()
+        return [chosen] if chosen else list(self.own_brands)
 
     @model_validator(mode="after")
     def _unique_distributors(self) -> CompanyConfig:
@@ -199,7 +261,7 @@ def load_company_config(path: Path | str | None = None) -> CompanyConfig:
         raise ConfigError(f"{path}: {validation_problems(exc)}") from exc
     from orchestration.contracts import load_contracts
 
-    _check_against_contracts(path, config, load_contracts())
+    _check_against_contracts(path, config, company_contracts(config))
     if config.scoring:
         load_company_scoring(path, config)
     if config.rtm:
@@ -268,6 +330,30 @@ def load_company_territories(path: Path | str, config: CompanyConfig):
         raise ConfigError(f"territories: {exc}") from exc
 
 
+def company_contracts(config: CompanyConfig) -> dict:
+    """The data contracts with the company's contract_overrides applied; ConfigError naming
+    the key when an override names an unknown source or column."""
+    from orchestration.contracts import apply_overrides, load_contracts
+
+    contracts = dict(load_contracts())
+    problems = []
+    for source, columns in config.contract_overrides.items():
+        if source not in contracts:
+            problems.append(f"contract_overrides.{source}: no data contract named {source!r}")
+            continue
+        for column in columns:
+            if column not in contracts[source].column_names:
+                problems.append(f"contract_overrides.{source}.{column}: not a column of the contract")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    for source, columns in config.contract_overrides.items():
+        contracts[source] = apply_overrides(
+            contracts[source],
+            {name: o.model_dump(include=o.model_fields_set) for name, o in columns.items()},
+        )
+    return contracts
+
+
 def _check_against_contracts(path: Path, config: CompanyConfig, contracts: dict) -> None:
     """Every configured name must exist in the contracts, so typos fail here, not at 2 a.m."""
     problems = []
@@ -279,13 +365,23 @@ def _check_against_contracts(path: Path, config: CompanyConfig, contracts: dict)
         for field in source.fields or {}:
             if field not in columns:
                 problems.append(f"sources.{name}.fields.{field}: not a column of the contract")
+        for key in ("columns", "constants", "value_maps", "multipliers"):
+            for column in getattr(source, key):
+                if column not in columns:
+                    problems.append(f"sources.{name}.{key}.{column}: not a column of the contract")
+        if source.columns:
+            for column in contracts[name].required_columns:
+                if column not in source.columns | source.constants:
+                    problems.append(
+                        f"sources.{name}.columns: required column {column!r} is not mapped"
+                    )
     sell_out = contracts.get("distributor_sell_out")
     for i, dist in enumerate(config.distributors):
         if sell_out is None:
             problems.append("distributors: no distributor_sell_out contract in data_contracts/")
             break
         key = f"distributors[{i}] ({dist.id})"
-        for column in [*dist.columns, *dist.constants, *dist.value_maps]:
+        for column in [*dist.columns, *dist.constants, *dist.value_maps, *dist.multipliers]:
             if column not in sell_out.column_names:
                 problems.append(f"{key}: {column!r} is not a column of distributor_sell_out")
         for column in sell_out.required_columns:
@@ -310,7 +406,16 @@ class Settings:
 
     @property
     def landing_dir(self) -> Path:
-        return Path(os.environ.get("RTM_LANDING_DIR", self.warehouse_dir / "landing"))
+        if os.environ.get("RTM_LANDING_DIR"):
+            return Path(os.environ["RTM_LANDING_DIR"])
+        if self.company.landing_dir:
+            return (self.company_config_path.resolve().parent / self.company.landing_dir).resolve()
+        return self.warehouse_dir / "landing"
+
+    @cached_property
+    def contracts(self) -> dict:
+        """The data contracts with this company's contract_overrides applied."""
+        return company_contracts(self.company)
 
     @property
     def working_db(self) -> Path:

@@ -168,6 +168,29 @@ def parse_contract(path: Path) -> Contract:
     )
 
 
+_OVERRIDABLE = {"required", "pattern", "minimum", "maximum", "valid_values"}
+
+
+def apply_overrides(contract: Contract, overrides: dict[str, dict]) -> Contract:
+    """The contract with a company's own value rules for some columns (company.yaml
+    contract_overrides): {column: {required, pattern, minimum, maximum, valid_values}}; a
+    rule given as None is removed. Names and types are the contract's, always."""
+    from dataclasses import replace
+
+    columns = []
+    for column in contract.columns:
+        changes = dict(overrides.get(column.name) or {})
+        unknown = set(changes) - _OVERRIDABLE
+        if unknown:
+            raise ContractError(f"{contract.key}.{column.name}: cannot override {sorted(unknown)}")
+        if "valid_values" in changes and changes["valid_values"] is not None:
+            changes["valid_values"] = tuple(str(v) for v in changes["valid_values"])
+        if "required" in changes:
+            changes["required"] = bool(changes["required"])
+        columns.append(replace(column, **changes))
+    return replace(contract, columns=tuple(columns))
+
+
 @lru_cache(maxsize=8)
 def load_contracts(directory: Path = CONTRACTS_DIR) -> dict[str, Contract]:
     contracts = {}

@@ -57,6 +57,7 @@ class FileLayout:
     columns: dict[str, str] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     value_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    multipliers: dict[str, float] = field(default_factory=dict)
     json_fields: dict[str, str] = field(default_factory=dict)
     # Regex with a group `period` read from the file name: a later file with the same
     # period is a restatement and replaces the earlier file's rows (append sources only).
@@ -82,6 +83,10 @@ class FileLayout:
             glob=source.path,
             format=source.format,
             mode=source.mode,
+            columns=dict(source.columns),
+            constants=dict(source.constants),
+            value_maps={k: dict(v) for k, v in source.value_maps.items()},
+            multipliers=dict(source.multipliers),
             json_fields=dict(source.fields or {}),
             period_pattern=source.period_from_file_name,
         )
@@ -96,6 +101,7 @@ class FileLayout:
             columns=dict(layout.columns),
             constants=dict(layout.constants),
             value_maps={k: dict(v) for k, v in layout.value_maps.items()},
+            multipliers=dict(layout.multipliers),
             period_pattern=layout.period_from_file_name,
         )
 
@@ -217,12 +223,17 @@ def _transcode_to_utf8(path: Path, encoding: str, target: Path) -> Path:
     return target
 
 
-def _typed_expr(column: Column, value: str, fmt: FileFormat) -> str:
-    """SQL turning a cleaned text value into the contract type, NULL when it does not parse."""
+def _typed_expr(column: Column, value: str, fmt: FileFormat, multiplier: float | None = None) -> str:
+    """SQL turning a cleaned text value into the contract type, NULL when it does not parse.
+    Numbers lose the format's strip_characters first and are scaled by the layout's
+    multiplier for the column (if any)."""
     kind = column.logical_type
+    if kind in ("number", "integer") and fmt.strip_characters:
+        value = f"trim(translate({value}, {_lit(fmt.strip_characters)}, ''))"
     if kind == "number":
         text = f"replace({value}, ',', '.')" if fmt.decimal == "," else value
-        return f"TRY_CAST({text} AS DOUBLE)"
+        scale = f" * {float(multiplier)!r}" if multiplier is not None else ""
+        return f"(TRY_CAST({text} AS DOUBLE){scale})"
     if kind == "integer":
         return f"TRY_CAST({value} AS BIGINT)"
     if kind == "date":
@@ -388,7 +399,7 @@ class ContractLoader:
 
     def _readable_copy(self, layout: FileLayout, path: Path) -> Path:
         encoding = codecs.lookup(layout.format.encoding).name
-        if layout.format.type == "jsonl" or encoding in _NATIVE_ENCODINGS:
+        if layout.format.type in ("jsonl", "parquet") or encoding in _NATIVE_ENCODINGS:
             return path
         target = self.tmp_dir / f"{os.getpid()}_{path.name}.utf8"
         try:
@@ -404,13 +415,24 @@ class ContractLoader:
         ).fetchone()[0]
 
     def _header(self, layout: FileLayout, path: Path, rel: str) -> list[str]:
-        with path.open(encoding="utf-8", newline="") as handle:
+        if layout.format.type == "parquet":
             try:
-                header = next(csv.reader(handle, delimiter=layout.format.delimiter))
-            except StopIteration as exc:
-                raise IngestionError(f"{rel}: file is empty (no header line)") from exc
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise IngestionError(f"{rel}: header line cannot be parsed: {exc}") from exc
+                header = [
+                    r[0]
+                    for r in self.con.execute(
+                        "DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]
+                    ).fetchall()
+                ]
+            except duckdb.Error as exc:
+                raise IngestionError(f"{rel}: cannot be read as Parquet: {exc}") from exc
+        else:
+            with path.open(encoding="utf-8", newline="") as handle:
+                try:
+                    header = next(csv.reader(handle, delimiter=layout.format.delimiter))
+                except StopIteration as exc:
+                    raise IngestionError(f"{rel}: file is empty (no header line)") from exc
+                except (csv.Error, UnicodeDecodeError) as exc:
+                    raise IngestionError(f"{rel}: header line cannot be parsed: {exc}") from exc
         header = [h.strip() for h in header]
         expected = list(layout.columns.values()) or [
             c for c in self.contract.column_names if c not in layout.constants
@@ -444,6 +466,24 @@ class ContractLoader:
             def source_value(column: str) -> str | None:
                 path_expr = layout.json_fields.get(column)
                 return f"json_extract_string(r.json, {_lit(path_expr)})" if path_expr else None
+        elif layout.format.type == "parquet":
+            # Typed columns are read as text, then go through the same rules as a CSV's;
+            # a row's line number is its position in the file (1 = first row).
+            header = self._header(layout, path, rel)
+            as_text = ", ".join(f"CAST({_q(h)} AS VARCHAR) AS {_q(h)}" for h in header)
+            con.execute(
+                f"""CREATE TEMP TABLE _read AS
+                SELECT row_number() OVER () AS _ordinal, to_json(t) AS _raw, *
+                FROM (SELECT {as_text} FROM read_parquet({_lit(str(path))})) AS t"""
+            )
+            con.execute(
+                "CREATE TEMP TABLE _rejected_lines (line BIGINT, error_message VARCHAR, csv_line VARCHAR)"
+            )
+            con.execute("CREATE TEMP TABLE _lines AS SELECT _ordinal AS line, _ordinal FROM _read")
+            mapping = layout.columns or {c: c for c in self.contract.column_names}
+
+            def source_value(column: str) -> str | None:
+                return f"r.{_q(mapping[column])}" if column in mapping else None
         else:
             header = self._header(layout, path, rel)
             columns = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
@@ -567,7 +607,7 @@ class ContractLoader:
         typed, checks = [], []
         for column in contract.columns:
             value = f"s.{_q(column.name)}"
-            cast = _typed_expr(column, value, layout.format)
+            cast = _typed_expr(column, value, layout.format, layout.multipliers.get(column.name))
             typed.append(f"{cast} AS {_q(column.name)}")
             checks += _rule_checks(column, value, cast, layout.format)
         keys = contract.key_columns

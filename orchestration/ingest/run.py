@@ -78,7 +78,8 @@ def reconcile(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
 def ingest_source(
     settings: Settings, source: str, log: Callable[[str], None] = lambda _m: None
 ) -> SourceSummary:
-    contracts = load_contracts()
+    # the company's contract_overrides apply to the rows it delivers
+    contracts = settings.contracts
     contract = contracts[source]
     config = settings.company
     summary = SourceSummary(source)
