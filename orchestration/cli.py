@@ -115,8 +115,21 @@ def run(
     generate: bool = typer.Option(
         True, help="Generate the sample company if no landing files exist."
     ),
+    example: str = typer.Option(
+        None,
+        help="Run a bundled example company (examples/<name>/company.yaml), e.g. iowa_liquor; "
+        "its warehouse is warehouse/<name> unless RTM_WAREHOUSE is set.",
+    ),
+    brand: str = typer.Option(
+        None, help="Our brand for this run (the product master's brand), replacing own_brands."
+    ),
 ) -> None:
     """Run the nightly job once, in process, and print what was published."""
+    if example:
+        use_example(example)
+        generate = False
+    if brand:
+        os.environ["RTM_BRAND"] = brand
     settings = _settings()
     if generate and not any(settings.landing_dir.glob("*/*")):
         typer.echo(f"no landing files in {settings.landing_dir}: generating the sample company")
@@ -134,6 +147,19 @@ def run(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def use_example(name: str) -> None:
+    """Point this process at examples/<name>: its company config, its own warehouse."""
+    from orchestration.config import REPO_ROOT
+
+    config = REPO_ROOT / "examples" / name / "company.yaml"
+    if not config.exists():
+        known = sorted(p.name for p in (REPO_ROOT / "examples").iterdir() if p.is_dir())
+        typer.secho(f"no example {name!r}: {config} does not exist; known: {known}", fg="red")
+        raise typer.Exit(2)
+    os.environ["RTM_COMPANY_CONFIG"] = str(config)
+    os.environ.setdefault("RTM_WAREHOUSE", str(REPO_ROOT / "warehouse" / name))
 
 
 def run_nightly(settings: Settings, instance=None):
@@ -333,7 +359,9 @@ def link(
     settings = _settings()
     path = overrides or default_overrides_path(settings.company_config_path)
     started = time.perf_counter()
-    summary = build_crosswalk(settings.working_db, path, duckdb_config=settings.duckdb_config())
+    summary = build_crosswalk(
+        settings.working_db, path, settings.match_settings(), duckdb_config=settings.duckdb_config()
+    )
     typer.echo(f"crosswalk built in {time.perf_counter() - started:.1f} s (overrides: {path})")
     typer.echo(f"  records {summary.records:,}, linked {summary.linked:,} {summary.by_method}")
     typer.echo(f"  kept from last run {summary.carried_over:,}, overridden {summary.overridden:,}")

@@ -104,6 +104,7 @@ class ColumnOverride(_Strict):
     set here replaces the contract's rule; set to null it removes the rule."""
 
     required: bool | None = None
+    unique: bool | None = None
     pattern: str | None = None
     minimum: float | None = None
     maximum: float | None = None
@@ -171,6 +172,21 @@ class DistributorLayout(_Strict):
         return _check_period_pattern(value)
 
 
+class Linking(_Strict):
+    # What a legal establishment id (contract column siret) looks like once reduced to its
+    # digits; a matching id links a record to an account deterministically.
+    legal_id_pattern: str = "[0-9]{14}"
+
+    @field_validator("legal_id_pattern")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+
 class CompanyInfo(_Strict):
     name: str
     country: str = "FR"
@@ -213,6 +229,7 @@ class CompanyConfig(_Strict):
     company: CompanyInfo
     schedule: Schedule = Schedule()
     publishing: Publishing = Publishing()
+    linking: Linking = Linking()
     sources: dict[str, SourceConfig]
     distributors: list[DistributorLayout] = []
     # Scoring configuration (segments, priorities, plans), relative to this file; optional.
@@ -240,7 +257,7 @@ class CompanyConfig(_Strict):
     def brands(self) -> list[str]:
         """Our brands for this run: RTM_BRAND (one name) when set, else own_brands."""
         chosen = os.environ.get("RTM_BRAND", "").strip()
-        return [chosen] if chosen else list(self.own_brands)
+        return [chosen] if chosen else list(self.company.own_brands)
 
     @model_validator(mode="after")
     def _unique_distributors(self) -> CompanyConfig:
@@ -259,8 +276,6 @@ def load_company_config(path: Path | str | None = None) -> CompanyConfig:
         config = CompanyConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {validation_problems(exc)}") from exc
-    from orchestration.contracts import load_contracts
-
     _check_against_contracts(path, config, company_contracts(config))
     if config.scoring:
         load_company_scoring(path, config)
@@ -343,7 +358,9 @@ def company_contracts(config: CompanyConfig) -> dict:
             continue
         for column in columns:
             if column not in contracts[source].column_names:
-                problems.append(f"contract_overrides.{source}.{column}: not a column of the contract")
+                problems.append(
+                    f"contract_overrides.{source}.{column}: not a column of the contract"
+                )
     if problems:
         raise ConfigError("; ".join(problems))
     for source, columns in config.contract_overrides.items():
@@ -411,6 +428,12 @@ class Settings:
         if self.company.landing_dir:
             return (self.company_config_path.resolve().parent / self.company.landing_dir).resolve()
         return self.warehouse_dir / "landing"
+
+    def match_settings(self):
+        """Account linking settings for this company (linking: in company.yaml)."""
+        from orchestration.linking.engine import MatchSettings
+
+        return MatchSettings(legal_id_pattern=self.company.linking.legal_id_pattern)
 
     @cached_property
     def contracts(self) -> dict:

@@ -168,7 +168,7 @@ def parse_contract(path: Path) -> Contract:
     )
 
 
-_OVERRIDABLE = {"required", "pattern", "minimum", "maximum", "valid_values"}
+_OVERRIDABLE = {"required", "unique", "pattern", "minimum", "maximum", "valid_values"}
 
 
 def apply_overrides(contract: Contract, overrides: dict[str, dict]) -> Contract:
@@ -185,8 +185,9 @@ def apply_overrides(contract: Contract, overrides: dict[str, dict]) -> Contract:
             raise ContractError(f"{contract.key}.{column.name}: cannot override {sorted(unknown)}")
         if "valid_values" in changes and changes["valid_values"] is not None:
             changes["valid_values"] = tuple(str(v) for v in changes["valid_values"])
-        if "required" in changes:
-            changes["required"] = bool(changes["required"])
+        for flag in ("required", "unique"):
+            if flag in changes:
+                changes[flag] = bool(changes[flag])
         columns.append(replace(column, **changes))
     return replace(contract, columns=tuple(columns))
 

@@ -40,6 +40,19 @@ def dbt_vars(settings: Settings) -> dict:
     # An empty as_of_month is passed as "" so dbt takes the latest month with sell-out.
     result = {
         "as_of_month": company.company.as_of_month or "",
+        "company_currency": company.company.currency,
+        # Our brands (RTM_BRAND / --brand wins) and where potential comes from.
+        "own_brands": company.brands(),
+        "potential_source": company.company.potential_source,
+        # Columns whose value rules the company overrides: their staging tests warn.
+        "contract_overrides": {
+            source: {name: o.model_dump(include=o.model_fields_set) for name, o in cols.items()}
+            for source, cols in company.contract_overrides.items()
+        },
+        # The sources this company delivers; the others stay empty on purpose.
+        "sources_present": sorted(
+            name for name in settings.contracts if company.source_present(name)
+        ),
         "distributor_product_code_types": {d.id: d.product_code_type for d in company.distributors},
         # When each distributor's monthly report is due (distributor_scorecard).
         "distributor_delivery": {
@@ -49,6 +62,9 @@ def dbt_vars(settings: Settings) -> dict:
     scoring, overrides = settings.scoring
     if scoring is not None:
         result.update(scoring_dbt_vars(scoring, overrides))
+        kept, excluded = criteria_for_sources(scoring, result["sources_present"])
+        result["scoring"]["criteria"] = kept
+        result["scoring_excluded_criteria"] = excluded
     if settings.rtm is not None:
         result.update(rtm_dbt_vars(settings.rtm))
     if settings.territories is not None:
@@ -58,6 +74,42 @@ def dbt_vars(settings: Settings) -> dict:
     return result
 
 
+# Sources derived from others (not delivered): the delivered sources each one needs.
+# contribution = gross margin - cost to serve; without calls and A&P there is no cost to
+# serve, and a margin alone would rank accounts on list prices, not on what they cost.
+DERIVED_SOURCE_INPUTS = {"profitability": ("call_log", "ap_spend")}
+
+
+def criteria_for_sources(scoring, sources_present: list[str]) -> tuple[dict, list[dict]]:
+    """The scoring criteria whose source this company has, weights spread over them in
+    proportion (they still sum to 1), and the criteria left out, each with its reason.
+    A criterion is never scored from a source that is not delivered."""
+    criteria = {name: c.model_dump(mode="json") for name, c in scoring.criteria.items()}
+    present = set(sources_present)
+    excluded = []
+    for name, criterion in criteria.items():
+        source = criterion["source"]
+        needs = DERIVED_SOURCE_INPUTS.get(source, (source,))
+        # a derived source is missing when none of its inputs is delivered
+        missing = [] if any(s in present for s in needs) else list(needs)
+        if missing:
+            excluded.append(
+                {
+                    "criterion": name,
+                    "source": source,
+                    "weight": criterion["weight"],
+                    "missing_sources": missing,
+                    "note": f"criterion {name} left out of the scores: "
+                    f"{', '.join(missing)} not delivered by this company",
+                }
+            )
+    kept = {k: v for k, v in criteria.items() if k not in {e["criterion"] for e in excluded}}
+    total = sum(c["weight"] for c in kept.values())
+    if excluded and total > 0:
+        kept = {k: {**v, "weight": v["weight"] / total} for k, v in kept.items()}
+    return kept, excluded
+
+
 def link_accounts(settings: Settings):
     """Build the account crosswalk (schema linking) from the staging views."""
     from orchestration.linking.crosswalk import build_crosswalk, default_overrides_path
@@ -65,6 +117,7 @@ def link_accounts(settings: Settings):
     return build_crosswalk(
         settings.working_db,
         default_overrides_path(settings.company_config_path),
+        settings.match_settings(),
         duckdb_config=settings.duckdb_config(),
     )
 
@@ -115,7 +168,13 @@ def solve_territories(settings: Settings):
 
 
 def validate_mart(settings: Settings, run_id: str, mart) -> list[CheckOutcome]:
-    outcomes = validate_table(settings.working_db, mart.schema, mart.name, list(mart.expectations))
+    expectations = list(mart.expectations)
+    if any(not settings.company.source_present(s) for s in mart.requires_sources):
+        # a mart built from a source this company does not have is empty on purpose
+        expectations = [
+            e for e in expectations if e["expectation"] != "expect_table_row_count_to_be_between"
+        ]
+    outcomes = validate_table(settings.working_db, mart.schema, mart.name, expectations)
     store_results(settings.working_db, run_id, outcomes)
     return outcomes
 

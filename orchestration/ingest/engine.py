@@ -223,7 +223,9 @@ def _transcode_to_utf8(path: Path, encoding: str, target: Path) -> Path:
     return target
 
 
-def _typed_expr(column: Column, value: str, fmt: FileFormat, multiplier: float | None = None) -> str:
+def _typed_expr(
+    column: Column, value: str, fmt: FileFormat, multiplier: float | None = None
+) -> str:
     """SQL turning a cleaned text value into the contract type, NULL when it does not parse.
     Numbers lose the format's strip_characters first and are scaled by the layout's
     multiplier for the column (if any)."""

@@ -36,6 +36,8 @@ class MatchSettings:
     min_margin: float = 2.0  # match weight the best candidate must beat the runner-up by
     max_u_pairs: float = 2e6  # random pairs for u estimation
     seed: int = 42
+    # what a legal establishment id (siret column) looks like once reduced to its digits
+    legal_id_pattern: str = "[0-9]{14}"
 
 
 def run(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list:
@@ -59,8 +61,8 @@ def standard_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return f"SELECT {', '.join(cols)} FROM {table}"
 
 
-def _prepare(con, left: str, right: str) -> None:
-    install_macros(con)
+def _prepare(con, left: str, right: str, legal_id_pattern: str = "[0-9]{14}") -> None:
+    install_macros(con, legal_id_pattern)
     run(con, f"CREATE OR REPLACE TEMP TABLE _m_left_std AS {standard_columns(con, left)}")
     run(con, f"CREATE OR REPLACE TEMP TABLE _m_right_std AS {standard_columns(con, right)}")
     run(con,
@@ -336,7 +338,7 @@ def match(
 ) -> str:
     """Link `right` records to `left` records; returns the name of the result table."""
     settings = settings or MatchSettings()
-    _prepare(con, left, right)
+    _prepare(con, left, right, settings.legal_id_pattern)
     _deterministic(con)
     _probabilistic(con, settings)
     link = settings.link_threshold

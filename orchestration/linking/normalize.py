@@ -93,7 +93,13 @@ def _squash(expr: str) -> str:
 CLEAN = "regexp_replace(strip_accents(lower(s)), '[^a-z0-9]+', ' ', 'g')"
 
 
-def macro_sql() -> list[str]:
+# A legal establishment id (column siret): 14 digits in France; a company whose id differs
+# (a US state licence number, ...) sets company.yaml linking.legal_id_pattern.
+DEFAULT_LEGAL_ID_PATTERN = "[0-9]{14}"
+
+
+def macro_sql(legal_id_pattern: str = DEFAULT_LEGAL_ID_PATTERN) -> list[str]:
+    quoted_pattern = legal_id_pattern.replace("'", "''")
     name = _squash(_drop_words(_replace_words(f"(' ' || {CLEAN} || ' ')", NAME_ABBREVIATIONS),
                                LEGAL_FORMS + ARTICLES))  # fmt: skip
     address = _squash(
@@ -131,7 +137,8 @@ def macro_sql() -> list[str]:
         f"WHEN length({digits}) = 9 AND {digits} NOT LIKE '0%' THEN '0' || {digits} "
         f"WHEN length({digits}) = 10 AND {digits} LIKE '0%' THEN {digits} END",
         "CREATE OR REPLACE TEMP MACRO rtm_siret(s) AS CASE WHEN "
-        "regexp_full_match(regexp_replace(coalesce(s, ''), '[^0-9]', '', 'g'), '[0-9]{14}') "
+        "regexp_full_match(regexp_replace(coalesce(s, ''), '[^0-9]', '', 'g'), "
+        f"'{quoted_pattern}') "
         "THEN regexp_replace(s, '[^0-9]', '', 'g') END",
         "CREATE OR REPLACE TEMP MACRO rtm_website(s) AS nullif(split_part(split_part("
         "regexp_replace(lower(trim(coalesce(s, ''))), '^([a-z]+://)?(www[0-9]?[.])?', ''), "
@@ -142,8 +149,10 @@ def macro_sql() -> list[str]:
     ]
 
 
-def install_macros(con: duckdb.DuckDBPyConnection) -> None:
-    for statement in macro_sql():
+def install_macros(
+    con: duckdb.DuckDBPyConnection, legal_id_pattern: str = DEFAULT_LEGAL_ID_PATTERN
+) -> None:
+    for statement in macro_sql(legal_id_pattern):
         con.execute(statement).fetchall()
 
 

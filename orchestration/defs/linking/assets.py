@@ -57,7 +57,10 @@ def build_linking_defs() -> dg.Definitions:
         overrides = default_overrides_path(settings.company_config_path)
         # opens and closes its own connection: one DuckDB writer at a time
         summary = build_crosswalk(
-            settings.working_db, overrides, duckdb_config=settings.duckdb_config()
+            settings.working_db,
+            overrides,
+            settings.match_settings(),
+            duckdb_config=settings.duckdb_config(),
         )
         context.log.info(f"account linking: {summary}")
         counts = {

@@ -77,8 +77,24 @@ def build_dbt_defs() -> dg.Definitions:
         settings = rtm.settings()
         # dbt reads the working database path from the environment (see profiles.yml).
         os.environ.update(dbt_environment(settings))
+        dbt_var_values = dbt_vars(settings)
+        # Criteria whose source this company does not deliver: left out, said out loud in the
+        # run's log and tags (and in the published source_reliability).
+        excluded = dbt_var_values.get("scoring_excluded_criteria") or []
+        for item in excluded:
+            context.log.warning(item["note"])
+        if excluded:
+            context.instance.add_run_tags(
+                context.run_id,
+                {
+                    "rtm/excluded_criteria": ", ".join(
+                        f"{e['criterion']} ({'+'.join(e['missing_sources'])} missing)"
+                        for e in excluded
+                    )
+                },
+            )
         yield from dbt.cli(
-            ["build", "--vars", json.dumps(dbt_vars(settings))], context=context
+            ["build", "--vars", json.dumps(dbt_var_values)], context=context
         ).stream()
 
     return dg.Definitions(

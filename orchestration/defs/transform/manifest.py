@@ -19,6 +19,8 @@ class MartModel:
     schema: str
     key: dg.AssetKey
     expectations: tuple[dict, ...]
+    # meta.requires_sources: sources without which the mart is empty on purpose
+    requires_sources: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -41,6 +43,7 @@ def mart_models() -> list[MartModel]:
                 schema=node["schema"],
                 key=dbt_translator.get_asset_spec(manifest, unique_id, project).key,
                 expectations=tuple(meta.get("quality") or ()),
+                requires_sources=tuple(meta.get("requires_sources") or ()),
             )
         )
     return marts

@@ -1,5 +1,11 @@
 -- Grain: one row per CRM account (account_id): its yearly category potential in EUR (all
 -- brands of the category) and how it was obtained (potential_method):
+--   market_purchases - when var potential_source = market_purchases (company.yaml): what the
+--               account really bought over r12 in our categories from every supplier
+--               (int_accounts__market_purchases.category_amount_eur). The feed then covers
+--               the whole market, so no other method is used: an account that bought nothing
+--               there (or returned more than it bought) has no potential (null), never a
+--               modelled guess;
 --   external  - the data vendor's estimated_category_spend of the linked external record;
 --   survey    - else the latest field survey estimate (not older than
 --               var potential_survey_max_age_months, not after the end of as_of_month);
@@ -17,6 +23,7 @@
 {%- endfor %}
 {%- set fallback_expression = "case profiled.channel " ~ (fallback_whens | join(' ')) ~ " end" %}
 {%- set zone_index_min = var('potential_zone_index_min') %}
+{%- set use_market = var('potential_source', 'model') == 'market_purchases' %}
 {%- set zone_index_max = var('potential_zone_index_max') %}
 with
 
@@ -31,8 +38,22 @@ periods as (
     select
         as_of_month_end,
         {{ dbt.dateadd('month', -1 * var('potential_survey_max_age_months'), 'as_of_month_end') }}
-            as survey_cutoff_date
+            as survey_cutoff_date,
+        r12_start,
+        r12_end
     from {{ ref('int_reporting__periods') }}
+
+),
+
+market as (
+
+    select
+        purchases.account_id,
+        sum(purchases.category_amount_eur) as market_potential_eur
+    from {{ ref('int_accounts__market_purchases') }} as purchases
+    cross join periods
+    where purchases.sales_month between periods.r12_start and periods.r12_end
+    group by purchases.account_id
 
 ),
 
@@ -142,8 +163,14 @@ profiled as (
         external_records.external_potential_eur,
         survey_estimates.survey_id,
         survey_estimates.survey_date,
-        survey_estimates.survey_potential_eur
+        survey_estimates.survey_potential_eur,
+        {%- if use_market %}
+        case when market.market_potential_eur > 0 then market.market_potential_eur end
+        {%- else %}
+        cast(null as {{ type_double() }})
+        {%- endif %} as market_potential_eur
     from accounts
+    left join market on accounts.account_id = market.account_id
     left join external_records on accounts.account_id = external_records.account_id
     left join survey_estimates on accounts.account_id = survey_estimates.account_id
     left join survey_staff on accounts.account_id = survey_staff.account_id
@@ -259,6 +286,11 @@ final as (
         zone_index,
         zone_peer_count,
         peer_potential_eur * zone_index as modelled_potential_eur,
+        market_potential_eur,
+        {%- if use_market %}
+        market_potential_eur as potential_eur,
+        'market_purchases' as potential_method
+        {%- else %}
         case
             when external_potential_eur is not null then external_potential_eur
             when survey_potential_eur is not null then survey_potential_eur
@@ -269,6 +301,7 @@ final as (
             when survey_potential_eur is not null then 'survey'
             when peer_potential_eur is not null then 'modelled'
         end as potential_method
+        {%- endif %}
     from modelled
 
 )

@@ -1,5 +1,6 @@
 -- Grain: one row per CRM account and calendar month with any brand activity (account_id +
--- sales_month). Brand revenue and volume = sell-out lines linked to the account + direct
+-- sales_month). Brand revenue and volume = sell-out lines of our products (is_own_product;
+-- other brands' lines are int_accounts__market_purchases) linked to the account + direct
 -- sell-in invoices for accounts flagged is_direct in the CRM (direct invoices to an account
 -- not flagged direct are left out). Returns and credit notes are netted. Amounts are in the
 -- company currency; a line whose currency has no rate (amount_eur null) adds nothing to
@@ -21,7 +22,7 @@ sell_out as (
         0 as direct_line_count,
         case when amount_eur is null then 1 else 0 end as unconverted_line_count
     from {{ ref('int_sell_out_lines__linked') }}
-    where account_id is not null
+    where account_id is not null and is_own_product
 
 ),
 

@@ -10,6 +10,10 @@
 -- company currency unless var distributor_currencies names another one; amount_eur =
 -- amount x fx_rate (var fx_rates_to_company_currency), null when the currency has no rate
 -- (is_currency_known = false).
+-- is_own_product: the product is one of ours. var own_brands (company.yaml own_brands, the
+-- product master's brand): empty = every line is ours (a manufacturer's own feed); set when
+-- the feed reports the whole market, lines of other brands (and of unknown products) are
+-- market purchases, never brand revenue (int_accounts__market_purchases).
 -- A view: it is read once, by int_sell_out_lines__linked (the materialized line-level fact),
 -- so writing it as a table would only copy every sell-out line one more time.
 {{ config(materialized='view') }}
@@ -29,6 +33,12 @@
     {%- do currency_whens.append(
         "when lines.distributor_id = '" ~ distributor_id ~ "' then '" ~ (currency | upper) ~ "'") %}
 {%- endfor %}
+{%- set own_brands = var('own_brands', []) or [] %}
+{%- if own_brands %}
+    {%- set own_expression = "coalesce(products.brand in ('" ~ (own_brands | map('replace', "'", "''") | join("', '")) ~ "'), false)" %}
+{%- else %}
+    {%- set own_expression = "true" %}
+{%- endif %}
 {%- set company_currency = "'" ~ (var('company_currency', 'EUR') | upper) ~ "'" %}
 {%- if currency_whens %}
     {%- set currency_expression = "case " ~ (currency_whens | join(' ')) ~ " else "
@@ -99,6 +109,7 @@ converted as (
         coded.sku is not null as is_product_resolved,
         products.brand,
         products.category,
+        {{ own_expression }} as is_own_product,
         coded.invoice_ref,
         coded.customer_name,
         coded.customer_postcode,

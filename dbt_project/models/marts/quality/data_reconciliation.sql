@@ -5,7 +5,8 @@
 --                        counts for nothing: its rows were replaced on purpose)
 --   sell_out_*           the sell-out chain, lines, amount (original currency), amount in
 --                        company currency and bottles: raw -> converted -> linked; linked to
---                        an account -> monthly account sales
+--                        an account, our products -> monthly account sales; linked to an
+--                        account, any brand -> monthly sales + other brands' market purchases
 --   published_*_r12      monthly account sales over r12 for the scorecard's accounts ->
 --                        account_scorecard (revenue and bottles, as published)
 --   accounts:*           every account of dim_accounts is in the scorecard, the segments
@@ -68,7 +69,9 @@ linked as (
         count(*) as lines,
         sum(amount_eur) as amount_eur,
         sum(quantity_bottles) as bottles,
-        sum(case when account_id is not null then amount_eur end) as account_amount_eur
+        sum(case when account_id is not null then amount_eur end) as account_amount_eur,
+        sum(case when account_id is not null and is_own_product then amount_eur end)
+            as own_account_amount_eur
     from {{ ref('int_sell_out_lines__linked') }}
 
 ),
@@ -89,6 +92,15 @@ monthly_totals as (
 
     select sum(sell_out_revenue_eur) as sell_out_revenue_eur
     from monthly
+
+),
+
+market_totals as (
+
+    select
+        sum(market_amount_eur) as market_amount_eur,
+        sum(other_amount_eur) as other_amount_eur
+    from {{ ref('int_accounts__market_purchases') }}
 
 ),
 
@@ -185,12 +197,23 @@ checks as (
         'sell_out_amount_eur:linked->monthly',
         'accounts',
         'distributor_sell_out',
-        'amount (company currency) linked to an account',
-        linked.account_amount_eur,
+        'amount (company currency) of our products linked to an account',
+        linked.own_account_amount_eur,
         monthly_totals.sell_out_revenue_eur,
         'int_sell_out_lines__linked',
         'int_accounts__monthly_sales'
     from linked cross join monthly_totals
+    union all
+    select
+        'sell_out_amount_eur:linked->own+market',
+        'accounts',
+        'distributor_sell_out',
+        'amount (company currency) linked to an account, ours and other brands',
+        linked.account_amount_eur,
+        coalesce(monthly_totals.sell_out_revenue_eur, 0) + coalesce(market_totals.other_amount_eur, 0),
+        'int_sell_out_lines__linked',
+        'int_accounts__monthly_sales + int_accounts__market_purchases (other brands)'
+    from linked cross join monthly_totals cross join market_totals
     union all
     {%- for downstream in ['account_scorecard', 'account_segments', 'account_priorities'] %}
         select

@@ -21,7 +21,18 @@
 --                  max(...) in bottles over r12, averaged weighted by sell-in; 1 elsewhere).
 --   reliability  = max(reliability.floor, completeness x timeliness x consistency), or the
 --                  pinned value of reliability.fixed.
+--   is_delivered = the company delivers the source (var sources_present, from the layouts
+--                  configured in company.yaml; every source when the var is absent). A source
+--                  it does not have keeps its row, with note naming the scoring criteria left
+--                  out because of it (var scoring_excluded_criteria).
 {%- set cfg = var('scoring') %}
+{%- set present = var('sources_present', none) %}
+{%- set notes = {} %}
+{%- for e in var('scoring_excluded_criteria', []) or [] %}
+    {%- for source in e.missing_sources %}
+        {%- do notes.update({source: notes.get(source, []) + [e.criterion]}) %}
+    {%- endfor %}
+{%- endfor %}
 {%- set fixed = cfg.reliability.fixed or {} %}
 {%- set expectations = var('source_delivery_expectations', {}) or {} %}
 {%- set period_months = {'day': 1, 'week': 1, 'month': 1, 'quarter': 3, 'year': 12} %}
@@ -404,7 +415,23 @@ final as (
         cast(round(sell_in_agreement, 4) as {{ type_double() }}) as sell_in_agreement,
         cast(round(consistency, 4) as {{ type_double() }}) as consistency,
         cast(round(computed_reliability, 4) as {{ type_double() }}) as reliability,
-        cast(method as {{ dbt.type_string() }}) as method  -- noqa: RF04
+        cast(method as {{ dbt.type_string() }}) as method,  -- noqa: RF04
+        {%- if present is none %}
+        true as is_delivered,
+        {%- else %}
+        source_name in ('{{ (present + (fixed.keys() | list)) | join("', '") }}') as is_delivered,
+        {%- endif %}
+        cast(case
+            {%- if present is not none %}
+            when source_name not in ('{{ (present + (fixed.keys() | list)) | join("', '") }}')
+                then 'not delivered by this company'
+            {%- endif %}
+        end
+        {%- for source, criteria in notes.items() %}
+            || case when source_name = '{{ source }}'
+                then '; criteria left out of the scores: {{ criteria | join(", ") }}' else '' end
+        {%- endfor %}
+        as {{ dbt.type_string() }}) as note
     from all_sources
 
 )

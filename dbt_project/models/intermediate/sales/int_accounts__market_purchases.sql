@@ -1,0 +1,68 @@
+-- Grain: one row per CRM account and calendar month with any linked sell-out line (account_id +
+-- sales_month): what the account bought through the sell-out feeds from every supplier,
+-- ours and the others'. A feed that reports the whole market (a wholesaler's or a panel's:
+-- company.yaml own_brands set) gives the account's real category purchases, the potential
+-- of int_accounts__potential when var potential_source = market_purchases.
+--   market_amount_eur      every linked line (returns netted), any brand or category
+--   own_amount_eur         lines of our products (is_own_product): = the sell-out revenue
+--                          of int_accounts__monthly_sales
+--   other_amount_eur       market - own: other brands' lines and lines of products missing
+--                          from the product master (counted in unresolved_line_count)
+--   category_amount_eur    lines, any brand, of a category in which we sell (a category of a
+--                          product of ours in the product master; every category when
+--                          own_brands is empty)
+-- Every linked line is counted here once, so linked lines = monthly sales (own) + the other
+-- lines of this model (data_reconciliation).
+{%- set own_brands = var('own_brands', []) or [] %}
+with
+
+lines as (
+
+    select * from {{ ref('int_sell_out_lines__linked') }}
+    where account_id is not null
+
+),
+
+own_categories as (
+
+    select distinct category
+    from {{ ref('stg_erp__products') }}
+    {%- if own_brands %}
+    where brand in ('{{ own_brands | map("replace", "'", "''") | join("', '") }}')
+    {%- endif %}
+
+),
+
+classified as (
+
+    select
+        lines.account_id,
+        lines.sale_month as sales_month,
+        lines.amount_eur,
+        lines.is_own_product,
+        lines.is_product_resolved,
+        own_categories.category is not null as is_in_own_category
+    from lines
+    left join own_categories on lines.category = own_categories.category
+
+),
+
+final as (
+
+    select
+        account_id,
+        sales_month,
+        coalesce(sum(amount_eur), 0) as market_amount_eur,
+        coalesce(sum(case when is_own_product then amount_eur end), 0) as own_amount_eur,
+        coalesce(sum(case when not is_own_product then amount_eur end), 0) as other_amount_eur,
+        coalesce(sum(case when is_in_own_category then amount_eur end), 0)
+            as category_amount_eur,
+        count(*) as line_count,
+        sum(case when not is_own_product then 1 else 0 end) as other_line_count,
+        sum(case when not is_product_resolved then 1 else 0 end) as unresolved_line_count
+    from classified
+    group by account_id, sales_month
+
+)
+
+select * from final
