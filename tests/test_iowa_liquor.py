@@ -51,7 +51,7 @@ def iowa(tmp_path_factory):
                     ORDER BY store_number LIMIT {STORES})
             ) TO '{sales}' (FORMAT parquet)"""
         )
-    for name in ("stores_2022-11-01.csv", "products_2022-11-01.csv"):
+    for name in ("stores_2022-11-01.csv", "products_2022-11-01.csv", "zip_county_fips.csv"):
         shutil.copy(DATA / name, landing / name)
     raw = (DATA / "raw_layout_sample_2012-2015.csv").read_text(encoding="utf-8").splitlines()
     (landing / "raw_layout_sample_2012-2015.csv").write_text(
@@ -89,6 +89,10 @@ def _truth(landing: Path, sql: str) -> list[tuple]:
         )
         con.execute(
             f"CREATE VIEW stores AS SELECT * FROM read_csv('{landing}/stores_2022-11-01.csv', "
+            "all_varchar = true)"
+        )
+        con.execute(
+            f"CREATE VIEW zips AS SELECT * FROM read_csv('{landing}/zip_county_fips.csv', "
             "all_varchar = true)"
         )
         con.execute(
@@ -213,3 +217,49 @@ def test_missing_sources_are_left_out_with_a_note(iowa):
     assert not rows["call_log"][0] and "contribution" in rows["call_log"][1]
     missing = _published(settings, "SELECT DISTINCT missing_criteria FROM account_priorities")
     assert all("image" not in str(m[0] or "") for m in missing)
+
+
+def test_real_problems_are_counted(iowa):
+    landing, settings = iowa
+    returns, unknown = _truth(
+        landing,
+        """SELECT count(*) FILTER (WHERE bottles_sold < 0),
+            count(*) FILTER (WHERE item_number NOT IN (SELECT "Item Number" FROM products))
+        FROM sales""",
+    )[0]
+    no_coordinates, inactive, multi_county = _truth(
+        landing,
+        """SELECT
+            count(*) FILTER (WHERE "Store Status" = 'A' AND latitude IS NULL),
+            count(*) FILTER (WHERE "Store Status" = 'I'),
+            count(*) FILTER (WHERE "Zip Code" IN (
+                SELECT "ZIP" FROM zips GROUP BY "ZIP" HAVING count(*) > 1))
+        FROM stores WHERE "Zip Code" IS NOT NULL""",
+    )[0]
+    issues = {i: n for i, n in _published(settings, "SELECT issue_id, affected FROM data_issues")}
+    # the raw 24-column sample adds its own returns: count the Parquet feed's apart
+    with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        feed_returns = con.execute(
+            "SELECT count(*) FROM intermediate.int_sell_out_lines__linked "
+            "WHERE is_return AND distributor_id = 'D01'"
+        ).fetchone()[0]
+    assert feed_returns == returns
+    assert issues["sell_out_returns"] >= returns
+    assert issues["sell_out_unknown_products"] >= unknown
+    assert issues["accounts_without_coordinates"] == no_coordinates
+    assert issues["inactive_accounts"] == inactive
+    assert issues["accounts_in_multi_zone_postcodes"] == multi_county > 0
+
+
+def test_territories_from_counties_with_planned_reps(iowa):
+    _, settings = iowa
+    proposal = _published(
+        settings,
+        "SELECT count(DISTINCT zone_id), count(DISTINCT proposed_rep_id), "
+        "min(zone_level), bool_and(proposed_rep_id IS NOT NULL) FROM territory_proposal",
+    )[0]
+    zones, reps, level, all_assigned = proposal
+    assert level == "zone" and reps == 6 and all_assigned
+    assert 50 < zones <= 99  # Iowa has 99 counties; the slice's stores cover most of them
+    white = _published(settings, "SELECT count(*), min(zone_level) FROM white_space")[0]
+    assert white[0] > 0 and white[1] == "zone"

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from orchestration.territories.solver import Scenario
 from orchestration.yaml_config import read_yaml, validation_problems
 
-ZONE_LEVELS = ("postcode", "city", "department_code", "account")
+# zone: the account's zone from the postcode_zones reference (int_accounts__zones: a county,
+# a district), for companies whose postcodes do not name their zones.
+ZONE_LEVELS = ("postcode", "city", "department_code", "account", "zone")
 REP_ROLES = ("field_rep", "key_account_manager", "telesales")
 
 
@@ -50,6 +52,15 @@ class WhiteSpace(_Strict):
     saturated_share_of_wallet: float = Field(0.3, ge=0, le=1)
 
 
+class GeneratedReps(_Strict):
+    """Reps to plan with when the company has no roster (no sales_reps source): `count`
+    reps of `weekly_capacity_hours`, their bases placed by a workload-weighted k-means on
+    the zone centroids. Territories are then a proposal from scratch (no current owner)."""
+
+    count: int = Field(ge=1, le=500)
+    weekly_capacity_hours: float = Field(40, gt=0, le=80)
+
+
 class TerritoriesConfig(_Strict):
     zone_level: str = "postcode"
     tolerance: ToleranceBand = ToleranceBand()
@@ -71,6 +82,8 @@ class TerritoriesConfig(_Strict):
     max_candidate_reps: int | None = Field(8, ge=1)
     locks_file: str | None = None
     white_space: WhiteSpace = WhiteSpace()
+    # plan with this many generated reps when the roster is empty (see GeneratedReps)
+    generated_reps: GeneratedReps | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TerritoriesConfig:

@@ -60,7 +60,10 @@ ZONE_EXPR = {
     "city": "a.department_code || ' ' || upper(a.city)",
     "department_code": "a.department_code",
     "account": "a.account_id",
+    "zone": "z.zone_id",
 }
+# the join a zone level needs besides dim_accounts
+ZONE_JOIN = {"zone": "left join intermediate.int_accounts__zones as z using (account_id)"}
 
 
 @dataclass
@@ -113,6 +116,7 @@ def build_instance(con, config: TerritoriesConfig, locks_path: Path | None):
             case when c.is_remote_class then 0 else coalesce(c.calls_per_year, 0) end as calls
         from marts.account_coverage as c
         inner join marts.dim_accounts as a using (account_id)
+        {ZONE_JOIN.get(config.zone_level, "")}
         where {zone} is not null
         order by 1, 2
         """
@@ -175,8 +179,48 @@ def build_instance(con, config: TerritoriesConfig, locks_path: Path | None):
                 owned=owned,
             )
         )
+    if not reps and config.generated_reps is not None:
+        reps = generated_reps(units, config)
     tolerance = Tolerance(config.tolerance.low, config.tolerance.high)
     return Instance(units, reps, tolerance), left_out, reasons, ignored
+
+
+def generated_reps(units: list[Unit], config: TerritoriesConfig) -> list[Rep]:
+    """`generated_reps.count` reps based at the centres of a workload-weighted k-means of the
+    zone centroids (farthest-point start, 30 rounds; deterministic). Ids GR01, GR02, ..."""
+    spec = config.generated_reps
+    points = sorted(
+        ((u.lat, u.lon, max(u.workload, 1e-6)) for u in units if u.lat is not None),
+        key=lambda p: (-p[2], p[0], p[1]),
+    )
+    if not points:
+        return []
+    k = min(spec.count, len(points))
+
+    def dist2(a, b):
+        return (a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2
+
+    centres = [points[0][:2]]
+    while len(centres) < k:
+        centres.append(max(points, key=lambda p: min(dist2(p, c) for c in centres) * p[2])[:2])
+    for _ in range(30):
+        groups: list[list] = [[] for _ in centres]
+        for p in points:
+            groups[min(range(k), key=lambda i: dist2(p, centres[i]))].append(p)
+        centres = [
+            (
+                sum(p[0] * p[2] for p in g) / sum(p[2] for p in g),
+                sum(p[1] * p[2] for p in g) / sum(p[2] for p in g),
+            )
+            if g
+            else centres[i]
+            for i, g in enumerate(groups)
+        ]
+    capacity = spec.weekly_capacity_hours * config.working_weeks_per_year
+    return [
+        Rep(f"GR{i + 1:02d}", lat=lat, lon=lon, capacity=capacity)
+        for i, (lat, lon) in enumerate(sorted(centres))
+    ]
 
 
 def run_territories(

@@ -1,5 +1,6 @@
 -- Grain: one row per zone (var territories.zone_level: postcode, city = department + commune,
--- department_code, or account) holding active accounts.
+-- department_code, account, or zone = int_accounts__zones, e.g. a county) holding active
+-- accounts.
 --   allocated_accounts = accounts owned by a rep of territories.rep_roles
 --   coverage_ratio = calls counting for the guideline made in r12 / guideline calls per year
 --   zone_status, first that applies:
@@ -21,6 +22,7 @@
     'city': "acc.department_code || ' ' || upper(acc.city)",
     'department_code': 'acc.department_code',
     'account': 'acc.account_id',
+    'zone': 'zones.zone_id',
 }[level] %}
 with
 
@@ -41,6 +43,7 @@ zone_accounts as (
     from {{ ref('account_coverage') }} as cov
     inner join {{ ref('dim_accounts') }} as acc on cov.account_id = acc.account_id
     left join {{ ref('account_scorecard') }} as card on cov.account_id = card.account_id
+    left join {{ ref('int_accounts__zones') }} as zones on cov.account_id = zones.account_id
     where {{ zone }} is not null
 
 ),

@@ -1,0 +1,168 @@
+-- Grain: one row per kind of data problem (issue_id) found in this run's data: each real
+-- problem a feed or a master carries, counted, with what the pipeline does about it. Nothing
+-- here is dropped: every line and account stays where data_reconciliation proves it is.
+--   sell_out_returns                 lines with a negative quantity (returns): kept, netted
+--   sell_out_unknown_products        lines whose product code is not in the product master:
+--                                    kept with their amount, no brand or category (never ours)
+--   sell_out_unlinked_lines          lines whose customer is linked to no account
+--                                    (prospects / review queue)
+--   sales_to_inactive_accounts_r12   lines of r12 sold to accounts inactive in the CRM: not in
+--                                    the published scorecard (which covers active accounts)
+--   accounts_without_coordinates     active accounts without latitude/longitude: left out of
+--                                    distance-based territory travel
+--   inactive_accounts                accounts inactive in the CRM
+--   accounts_in_multi_zone_postcodes accounts whose postcode spans several zones: one zone is
+--                                    chosen by int_accounts__zones.zone_rule
+--   accounts_without_zone            accounts whose postcode is not in the zone reference
+--                                    (only counted when the reference is delivered)
+--   rows_quarantined                 delivered rows that broke their contract (raw.quarantine)
+with
+
+lines as (
+
+    select * from {{ ref('int_sell_out_lines__linked') }}
+
+),
+
+periods as (
+
+    select * from {{ ref('int_reporting__periods') }}
+
+),
+
+accounts as (
+
+    select * from {{ ref('stg_crm__accounts') }}
+
+),
+
+zones as (
+
+    select * from {{ ref('int_accounts__zones') }}
+
+),
+
+has_zone_reference as (
+
+    select count(*) > 0 as is_delivered from {{ ref('stg_reference__postcode_zones') }}
+
+),
+
+issues as (
+
+    select
+        'sell_out_returns' as issue_id,
+        'distributor_sell_out' as subject,
+        count(*) as affected,
+        sum(amount_eur) as amount_eur,
+        'kept and netted against purchases' as handling
+    from lines
+    where is_return
+
+    union all
+
+    select
+        'sell_out_unknown_products',
+        'distributor_sell_out',
+        count(*),
+        sum(amount_eur),
+        'kept with their amount; no brand or category, so never counted as ours'
+    from lines
+    where not is_product_resolved
+
+    union all
+
+    select
+        'sell_out_unlinked_lines',
+        'distributor_sell_out',
+        count(*),
+        sum(amount_eur),
+        'kept; the customer is a prospect or waits in the link review queue'
+    from lines
+    where account_id is null
+
+    union all
+
+    select
+        'sales_to_inactive_accounts_r12',
+        'distributor_sell_out',
+        count(*),
+        sum(lines.amount_eur),
+        'linked and reconciled; outside the published scorecard (active accounts only)'
+    from lines
+    inner join accounts on lines.account_id = accounts.account_id
+    cross join periods
+    where
+        not accounts.is_active
+        and lines.sale_month between periods.r12_start and periods.r12_end
+
+    union all
+
+    select
+        'accounts_without_coordinates',
+        'crm_accounts',
+        count(*),
+        null,
+        'active accounts left out of distance-based territory travel'
+    from accounts
+    where is_active and (latitude is null or longitude is null)
+
+    union all
+
+    select
+        'inactive_accounts',
+        'crm_accounts',
+        count(*),
+        null,
+        'kept in the CRM; not scored or published'
+    from accounts
+    where not is_active
+
+    union all
+
+    select
+        'accounts_in_multi_zone_postcodes',
+        'postcode_zones',
+        count(*),
+        null,
+        'one zone chosen by weight, else where the same city''s accounts are, else lowest id'
+    from zones
+    where candidate_zones > 1
+
+    union all
+
+    select
+        'accounts_without_zone',
+        'postcode_zones',
+        count(*),
+        null,
+        'left out of zone-based territories'
+    from zones
+    cross join has_zone_reference
+    where has_zone_reference.is_delivered and zones.zone_id is null
+
+    union all
+
+    select
+        'rows_quarantined',
+        'all sources',
+        count(*),
+        null,
+        'held in raw.quarantine with the rule each row broke'
+    from {{ ref('stg_ingestion__quarantine') }}
+
+),
+
+final as (
+
+    select
+        cast(issue_id as {{ dbt.type_string() }}) as issue_id,
+        cast(subject as {{ dbt.type_string() }}) as subject,
+        cast(affected as {{ dbt.type_bigint() }}) as affected,
+        cast(round(amount_eur, 2) as {{ type_double() }}) as amount_eur,
+        cast(handling as {{ dbt.type_string() }}) as handling
+    from issues
+
+)
+
+select * from final
