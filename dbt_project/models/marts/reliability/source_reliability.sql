@@ -421,17 +421,19 @@ final as (
         {%- else %}
         source_name in ('{{ (present + (fixed.keys() | list)) | join("', '") }}') as is_delivered,
         {%- endif %}
+        {%- if present is none %}
+        cast(null as {{ dbt.type_string() }}) as note
+        {%- else %}
         cast(case
-            {%- if present is not none %}
             when source_name not in ('{{ (present + (fixed.keys() | list)) | join("', '") }}')
                 then 'not delivered by this company'
-            {%- endif %}
         end
         {%- for source, criteria in notes.items() %}
             || case when source_name = '{{ source }}'
                 then '; criteria left out of the scores: {{ criteria | join(", ") }}' else '' end
         {%- endfor %}
         as {{ dbt.type_string() }}) as note
+        {%- endif %}
     from all_sources
 
 )
