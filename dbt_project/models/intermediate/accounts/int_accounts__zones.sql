@@ -14,7 +14,12 @@ with
 
 accounts as (
 
-    select account_id, postcode, upper(city) as city, latitude, longitude
+    select
+        account_id,
+        postcode,
+        upper(city) as city,
+        latitude,
+        longitude
     from {{ ref('stg_crm__accounts') }}
 
 ),
@@ -88,16 +93,16 @@ ranked as (
     select
         measured.*,
         row_number() over (
-            partition by account_id
+            partition by measured.account_id
             order by
-                zone_weight desc nulls last,
-                centre_distance asc nulls last,
-                city_votes desc,
-                zone_id asc
+                measured.zone_weight desc nulls last,
+                measured.centre_distance asc nulls last,
+                measured.city_votes desc,
+                measured.zone_id asc
         ) as zone_rank,
-        max(zone_weight) over (partition by account_id) as max_weight,
-        min(centre_distance) over (partition by account_id) as min_distance,
-        max(city_votes) over (partition by account_id) as max_votes
+        max(measured.zone_weight) over (partition by measured.account_id) as max_weight,
+        min(measured.centre_distance) over (partition by measured.account_id) as min_distance,
+        max(measured.city_votes) over (partition by measured.account_id) as max_votes
     from measured
 
 ),

@@ -62,33 +62,33 @@ issues as (
     union all
 
     select
-        'sell_out_unknown_products',
-        'distributor_sell_out',
-        count(*),
-        sum(amount_eur),
-        'kept with their amount; no brand or category, so never counted as ours'
+        'sell_out_unknown_products' as issue_id,
+        'distributor_sell_out' as subject,
+        count(*) as affected,
+        sum(amount_eur) as amount_eur,
+        'kept with their amount; no brand or category, so never counted as ours' as handling
     from lines
     where not is_product_resolved
 
     union all
 
     select
-        'sell_out_unlinked_lines',
-        'distributor_sell_out',
-        count(*),
-        sum(amount_eur),
-        'kept; the customer is a prospect or waits in the link review queue'
+        'sell_out_unlinked_lines' as issue_id,
+        'distributor_sell_out' as subject,
+        count(*) as affected,
+        sum(amount_eur) as amount_eur,
+        'kept; the customer is a prospect or waits in the link review queue' as handling
     from lines
     where account_id is null
 
     union all
 
     select
-        'sales_to_inactive_accounts_r12',
-        'distributor_sell_out',
-        count(*),
-        sum(lines.amount_eur),
-        'linked and reconciled; outside the published scorecard (active accounts only)'
+        'sales_to_inactive_accounts_r12' as issue_id,
+        'distributor_sell_out' as subject,
+        count(*) as affected,
+        sum(lines.amount_eur) as amount_eur,
+        'linked and reconciled; outside the published scorecard (active accounts only)' as handling
     from lines
     inner join accounts on lines.account_id = accounts.account_id
     cross join periods
@@ -99,44 +99,44 @@ issues as (
     union all
 
     select
-        'accounts_without_coordinates',
-        'crm_accounts',
-        count(*),
-        null,
-        'active accounts left out of distance-based territory travel'
+        'accounts_without_coordinates' as issue_id,
+        'crm_accounts' as subject,
+        count(*) as affected,
+        null as amount_eur,
+        'active accounts left out of distance-based territory travel' as handling
     from accounts
     where is_active and (latitude is null or longitude is null)
 
     union all
 
     select
-        'inactive_accounts',
-        'crm_accounts',
-        count(*),
-        null,
-        'kept in the CRM; not scored or published'
+        'inactive_accounts' as issue_id,
+        'crm_accounts' as subject,
+        count(*) as affected,
+        null as amount_eur,
+        'kept in the CRM; not scored or published' as handling
     from accounts
     where not is_active
 
     union all
 
     select
-        'accounts_in_multi_zone_postcodes',
-        'postcode_zones',
-        count(*),
-        null,
-        'one zone chosen by weight, else where the same city''s accounts are, else lowest id'
+        'accounts_in_multi_zone_postcodes' as issue_id,
+        'postcode_zones' as subject,
+        count(*) as affected,
+        null as amount_eur,
+        'one zone chosen by weight, else where the same city''s accounts are, else lowest id' as handling
     from zones
     where candidate_zones > 1
 
     union all
 
     select
-        'accounts_without_zone',
-        'postcode_zones',
-        count(*),
-        null,
-        'left out of zone-based territories'
+        'accounts_without_zone' as issue_id,
+        'postcode_zones' as subject,
+        count(*) as affected,
+        null as amount_eur,
+        'left out of zone-based territories' as handling
     from zones
     cross join has_zone_reference
     where has_zone_reference.is_delivered and zones.zone_id is null
@@ -144,11 +144,11 @@ issues as (
     union all
 
     select
-        'rows_quarantined',
-        'all sources',
-        count(*),
-        null,
-        'held in raw.quarantine with the rule each row broke'
+        'rows_quarantined' as issue_id,
+        'all sources' as subject,
+        count(*) as affected,
+        null as amount_eur,
+        'held in raw.quarantine with the rule each row broke' as handling
     from {{ ref('stg_ingestion__quarantine') }}
 
 ),
