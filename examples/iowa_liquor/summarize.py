@@ -21,7 +21,7 @@ def table(con, sql: str) -> str:
 
     def cell(value) -> str:
         if isinstance(value, float):
-            return f"{value:,.4f}" if abs(value) < 1 else f"{value:,.0f}"
+            return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
         if isinstance(value, int):
             return f"{value:,}"
         return "" if value is None else str(value)

@@ -125,7 +125,8 @@ issues as (
         'postcode_zones' as subject,
         count(*) as affected,
         null as amount_eur,
-        'one zone chosen by weight, else where the same city''s accounts are, else lowest id' as handling
+        'one zone each: largest weight, else nearest unambiguous centre, else the city''s'
+        || ' zone, else lowest id (int_accounts__zones.zone_rule)' as handling
     from zones
     where candidate_zones > 1
 
