@@ -20,6 +20,8 @@ def table(con, sql: str) -> str:
     rows = cursor.fetchall()
 
     def cell(value) -> str:
+        if isinstance(value, bool):
+            return "yes" if value else "no"
         if isinstance(value, float):
             return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
         if isinstance(value, int):
