@@ -16,7 +16,7 @@ export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install run dev test lint manifest sample bench bench-match clean validate
+.PHONY: install run dev test lint manifest sample bench bench-match clean validate screenshots docs
 
 $(BIN)/rtm: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ sample: install ## regenerate the sample company (ACCOUNTS=15000 SEED=42)
 
 test: install manifest ## the test suite
 	$(BIN)/pytest -q
+
+# The browser test on the test company, keeping its screenshots as the README's images.
+screenshots: install manifest ## refresh docs/img/*.png (headless Chromium: apt-get install chromium chromium-driver)
+	RTM_SCREENSHOTS_DIR=$(CURDIR)/docs/img $(BIN)/pytest -q -p no:cacheprovider tests/test_browser.py
 
 validate: install manifest ## dagster definitions validate
 	$(BIN)/dagster definitions validate -w workspace.yaml
