@@ -19,6 +19,9 @@ class MartModel:
     schema: str
     key: dg.AssetKey
     expectations: tuple[dict, ...]
+    # views (the BI views of models/marts/bi) are recreated in the published file over the
+    # published tables rather than copied as data
+    is_view: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -41,6 +44,15 @@ def mart_models() -> list[MartModel]:
                 schema=node["schema"],
                 key=dbt_translator.get_asset_spec(manifest, unique_id, project).key,
                 expectations=tuple(meta.get("quality") or ()),
+                is_view=node.get("config", {}).get("materialized") == "view",
             )
         )
     return marts
+
+
+def published_relations(marts: list[MartModel]) -> dict[str, list[tuple[str, str]]]:
+    """(schema, name) of the marts publish copies as tables and of those it recreates as views."""
+    return {
+        "tables": [(m.schema, m.name) for m in marts if not m.is_view],
+        "views": [(m.schema, m.name) for m in marts if m.is_view],
+    }
