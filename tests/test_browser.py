@@ -50,6 +50,7 @@ CHROMIUM_FLAGS = (
 # to read in one screenshot, and its assets carry checks and kinds.
 GRAPH_GROUP = "scoring"
 UI_START_TIMEOUT = 150
+UI_WINDOW = (2400, 2000)
 
 pytestmark = pytest.mark.browser
 
@@ -101,12 +102,20 @@ def _console_errors(driver) -> list[str]:
 
 
 def _wait(driver, script: str, timeout: float = 60, *args):
-    """Poll a JavaScript expression until it returns something truthy."""
+    """Poll a JavaScript expression until it returns something truthy; on timeout fail
+    with the page's URL and leave a screenshot of what was drawn (`timeout.png` in the
+    browser profile's folder) to see why."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.5).until(
-        lambda d: d.execute_script(script, *args)
-    )
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.5).until(
+            lambda d: d.execute_script(script, *args)
+        )
+    except TimeoutException:
+        shot = Path(driver.capabilities["chrome"]["userDataDir"]) / "timeout.png"
+        driver.save_screenshot(str(shot))
+        pytest.fail(f"{driver.current_url}: not rendered in {timeout} s (screenshot {shot})")
 
 
 # --- the account review report ---------------------------------------------------------------
@@ -303,6 +312,9 @@ return names.length >= arguments[0] ? names : null;
 def test_the_dagster_ui_shows_the_asset_graph(dagster_ui, browser, screenshots):
     groups = _groups_and_assets()
     assert GRAPH_GROUP in groups
+    # The asset graph draws only the nodes inside the viewport: a window large enough for
+    # the whole group graph at the UI's default zoom.
+    browser.set_window_size(*UI_WINDOW)
 
     # Global lineage: one node per asset group, in the flow sources -> ... -> published.
     browser.get(f"{dagster_ui}/asset-groups")
