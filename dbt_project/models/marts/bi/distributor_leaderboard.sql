@@ -9,10 +9,17 @@ scorecard as (
 
 ),
 
+latest as (
+
+    select max(period_month) as last_month from scorecard
+
+),
+
 window_months as (
 
-    select * from scorecard
-    where period_month > (select max(period_month) from scorecard) - interval 12 month
+    select scorecard.* from scorecard
+    cross join latest
+    where scorecard.period_month > latest.last_month - interval 12 month
 
 ),
 
