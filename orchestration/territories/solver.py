@@ -12,7 +12,17 @@ accounts of units assigned away from their current rep. Scenarios set the two we
 
 The solver returns its status (OPTIMAL = proven, FEASIBLE = best found within the time
 limit), the objective, the best bound and the proven gap (objective - bound) / objective.
-Contiguity of zones is not modelled.
+
+Contiguity (a scenario's `contiguity`): each rep's units form one connected set of the
+adjacency graph (adjacency.py). Single-commodity flow: every rep picks one root among its
+units (root[u, r] <= x[u, r], at most one per rep); each arc u->v of the graph carries a
+flow f >= 0 only when its edge is marked `same` (u and v with one rep, enforced by the
+clauses same & x[u, r] -> x[v, r]); every unit takes in one more unit of flow than it
+sends out unless it is a root, which sends up to N - 1. Flow can only reach a unit through
+units of its own rep, and only roots create flow, so a rep's units that no chain of its
+own units joins to its root cannot be fed: the territory is connected. Per edge: one
+boolean and two integers, so the model grows with the graph (about 3 edges per unit for a
+Delaunay graph) rather than with edges x reps.
 """
 
 from __future__ import annotations
@@ -22,6 +32,12 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from orchestration.territories.adjacency import (
+    components,
+    delaunay_adjacency,
+    neighbours,
+    spanning_flows,
+)
 from orchestration.territories.model import Instance, Rep, Tolerance, Unit
 
 KM_SCALE = 10  # travel in 0.1 km
@@ -32,6 +48,7 @@ WORK_SCALE = 100  # workload in 0.01 h
 class Scenario:
     name: str
     km_per_move: float | None = 0.0  # None = lexicographic min disruption
+    contiguity: bool = False  # each rep's units one connected set of the adjacency graph
 
     @classmethod
     def min_travel(cls) -> Scenario:
@@ -66,6 +83,7 @@ class ScenarioResult:
     scenario: str
     status: str  # OPTIMAL, FEASIBLE, INFEASIBLE, UNKNOWN, MODEL_INVALID
     message: str
+    contiguity: bool = False
     assignment: dict[str, str] = field(default_factory=dict)
     objective: float | None = None
     best_bound: float | None = None
@@ -94,7 +112,7 @@ class ScenarioResult:
             f"{self.scenario}: {self.status} objective={self.objective:g} "
             f"bound={self.best_bound:g} gap={self.gap:.4%} travel={self.travel_km:,.1f} km "
             f"moved={self.moved_accounts} accounts ({self.moved_units} units) "
-            f"in {self.solve_seconds:.1f} s"
+            f"in {self.solve_seconds:.1f} s{', contiguous' if self.contiguity else ''}"
         )
 
 
@@ -153,6 +171,142 @@ def diagnose(instance: Instance) -> str | None:
     return None
 
 
+def adjacency_graph(instance: Instance) -> dict[str, set[str]]:
+    """The instance's neighbour graph; derived once from the coordinates (Delaunay) and kept
+    on the instance when no adjacency was given."""
+    if instance.adjacency is None:
+        instance.adjacency = delaunay_adjacency(instance.units)
+    return neighbours((u.id for u in instance.units), instance.adjacency)
+
+
+def contiguity_roots(instance: Instance, candidates: dict[str, list[Rep]]) -> dict[str, str]:
+    """rep -> the unit its territory grows from: the unit nearest its office that it may
+    get; when two reps would share one, the nearer pair wins and the other takes its next
+    nearest (greedy over the pairs by distance)."""
+    pairs = sorted(
+        (instance.distance(u, r), r.id, u.id)
+        for u in instance.units
+        for r in candidates[u.id]
+    )
+    roots: dict[str, str] = {}
+    taken: set[str] = set()
+    for _, rep_id, unit_id in pairs:
+        if rep_id not in roots and unit_id not in taken:
+            roots[rep_id] = unit_id
+            taken.add(unit_id)
+    return roots
+
+
+def diagnose_contiguity(
+    instance: Instance,
+    graph: dict[str, set[str]],
+    candidates: dict[str, list[Rep]],
+    roots: dict[str, str],
+    restricted: bool,
+) -> str | None:
+    """The obvious reasons connected territories cannot be drawn, or None."""
+    groups = components(graph)
+    n = len(instance.reps)
+    prefix = "contiguity infeasible"
+    if len(groups) > n:
+        return (
+            f"{prefix}: the units form {len(groups)} groups that no chain of neighbours joins "
+            f"(smallest: {', '.join(groups[-1][:3])}) for {n} reps, and a rep's territory is "
+            f"one connected group; join them in the adjacency or turn contiguity off"
+        )
+    lo, _ = band(instance)
+    workload = {u.id: u.workload for u in instance.units}
+    for group in groups:
+        hours = sum(workload[u] for u in group)
+        if hours < lo - 1e-9:
+            return (
+                f"{prefix}: the group of units {', '.join(group[:3])}"
+                f"{' ...' if len(group) > 3 else ''} joined to no other unit has {hours:g} h "
+                f"< min {lo:g} h for the rep who covers it"
+            )
+    locked: dict[str, list[str]] = {}
+    for u in instance.units:
+        if u.locked_rep:
+            locked.setdefault(u.locked_rep, []).append(u.id)
+    limit = " or units outside the rep's nearest candidates" if restricted else ""
+    for rep_id, units in sorted(locked.items()):
+        # the units this rep may get: its locked units and the unlocked units it is a
+        # candidate for (a unit locked elsewhere has that rep as its only candidate)
+        allowed = {uid for uid, reps in candidates.items() if any(r.id == rep_id for r in reps)}
+        root = roots[rep_id]
+        reach = next(g for g in components(graph, allowed) if root in g)
+        cut = [uid for uid in units if uid not in reach]
+        if cut:
+            return (
+                f"{prefix}: unit {cut[0]} is locked to rep {rep_id} but every chain of "
+                f"neighbours from it to {root}, the unit nearest the rep's office where the "
+                f"territory starts, crosses units locked to other reps{limit}; unlock it or "
+                f"turn contiguity off"
+            )
+    return None
+
+
+def _add_contiguity(model, instance, graph, candidates, roots, x, hint) -> None:
+    """Flow constraints of the module docstring, each rep rooted at `roots[rep]`; hints
+    the edges and flows too when the hint assignment already has connected territories
+    holding their roots."""
+    n = len(instance.units)
+    root_of = {unit_id: rep_id for rep_id, unit_id in roots.items()}
+    for rep_id, unit_id in roots.items():
+        model.add(x[unit_id, rep_id] == 1)
+    for r in instance.reps:
+        if r.id not in roots:  # more reps than units (band low 0): this one gets none
+            for u in instance.units:
+                if (u.id, r.id) in x:
+                    model.add(x[u.id, r.id] == 0)
+    inflow: dict[str, list] = {u.id: [] for u in instance.units}
+    outflow: dict[str, list] = {u.id: [] for u in instance.units}
+    same_var, flow_var = {}, {}
+    for a in sorted(graph):
+        for b in sorted(graph[a]):
+            if b < a:
+                continue
+            same = model.new_bool_var(f"same[{a},{b}]")
+            same_var[a, b] = same
+            # same -> b has a's rep (a has exactly one rep, so this is equality)
+            for r in candidates[a]:
+                if (b, r.id) in x:
+                    model.add_bool_or([x[b, r.id]]).only_enforce_if([same, x[a, r.id]])
+                else:
+                    model.add_implication(same, x[a, r.id].Not())
+            for head, tail in ((a, b), (b, a)):
+                f = model.new_int_var(0, n - 1, f"flow[{head},{tail}]")
+                model.add(f == 0).only_enforce_if(same.Not())
+                flow_var[head, tail] = f
+                outflow[head].append(f)
+                inflow[tail].append(f)
+    for u in instance.units:
+        if u.id in root_of:
+            continue
+        model.add(sum(inflow[u.id]) - sum(outflow[u.id]) >= 1)
+        # redundant but propagates at once: a unit away from its rep's root has a
+        # neighbour of the same rep (the flow needs it; clauses prune the search early)
+        for r in candidates[u.id]:
+            near = [x[v, r.id] for v in sorted(graph[u.id]) if (v, r.id) in x]
+            model.add_bool_or(near).only_enforce_if(x[u.id, r.id])
+
+    if not hint:
+        return
+    territories: dict[str, set[str]] = {}
+    for uid, rep_id in hint.items():
+        territories.setdefault(rep_id, set()).add(uid)
+    flows: dict[tuple[str, str], int] = {}
+    for rep_id, territory in territories.items():
+        tree = spanning_flows(graph, territory, roots[rep_id]) if rep_id in roots else None
+        if tree is None or roots[rep_id] not in territory:
+            return  # not connected from its root: the assignment hint alone
+        flows |= tree
+    for (a, b), same in same_var.items():
+        model.add_hint(same, hint.get(a) == hint.get(b))
+    for arc, f in flow_var.items():
+        model.add_hint(f, flows.get(arc, 0))
+
+
 def _candidates(instance: Instance, max_candidates: int | None) -> dict[str, list[Rep]]:
     out = {}
     for u in instance.units:
@@ -193,6 +347,7 @@ def solve(
         scenario=scenario.name,
         status="INFEASIBLE",
         message="",
+        contiguity=scenario.contiguity,
         band_hours=(lo_h, hi_h),
         before=balance(instance, current),
     )
@@ -202,6 +357,13 @@ def solve(
         return result
 
     candidates = _candidates(instance, max_candidates)
+    graph = adjacency_graph(instance) if scenario.contiguity else None
+    roots = contiguity_roots(instance, candidates) if graph is not None else {}
+    if graph is not None:
+        reason = diagnose_contiguity(instance, graph, candidates, roots, bool(max_candidates))
+        if reason:
+            result.message = reason
+            return result
     model = cp_model.CpModel()
     x: dict[tuple[str, str], cp_model.IntVar] = {}
     load_terms: dict[str, list] = {r.id: [] for r in instance.reps}
@@ -225,16 +387,24 @@ def solve(
                 move_terms.append(moved * var)
         travel_ub += worst
         model.add_exactly_one(choices)
-        start = (hint or {}).get(u.id) or u.current_rep
-        if start and (u.id, start) in x:
+    start = {}
+    for u in instance.units:
+        rep_id = (hint or {}).get(u.id) or u.current_rep
+        if rep_id and (u.id, rep_id) in x:
+            start[u.id] = rep_id
             for r in candidates[u.id]:
-                model.add_hint(x[u.id, r.id], r.id == start)
+                model.add_hint(x[u.id, r.id], r.id == rep_id)
     total = sum(w_int.values())
     n = len(instance.reps)
     lo = math.ceil(instance.tolerance.low * total / n - 1e-9)
     hi = math.floor(instance.tolerance.high * total / n + 1e-9)
     for r in instance.reps:
         model.add_linear_constraint(sum(load_terms[r.id]), lo, hi)
+    if graph is not None:
+        complete = len(start) == len(instance.units)
+        _add_contiguity(
+            model, instance, graph, candidates, roots, x, start if complete else None
+        )
 
     travel = sum(travel_terms)
     moves = sum(move_terms)
@@ -257,12 +427,18 @@ def solve(
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         if status == cp_model.INFEASIBLE:
             restricted = " (with each unit limited to its nearest reps)" if max_candidates else ""
+            what = "assignment of connected territories" if graph else "assignment"
             result.message = (
-                f"tolerance {instance.tolerance} infeasible: no assignment puts all {n} reps "
+                f"tolerance {instance.tolerance} infeasible: no {what} puts all {n} reps "
                 f"between {lo_h:g} h and {hi_h:g} h{restricted}; widen the band or unlock units"
+                + (" or turn contiguity off" if graph else "")
             )
         else:
-            result.message = f"no solution found within {time_limit:g} s"
+            result.message = f"no solution found within {time_limit:g} s" + (
+                " (contiguous territories: raise the time limit or turn contiguity off)"
+                if graph
+                else ""
+            )
         return result
 
     assignment = {}
@@ -291,6 +467,8 @@ def solve(
         result.message = "proven optimal"
     else:
         result.message = f"time limit {time_limit:g} s reached: best found, gap {result.gap:.3%}"
+    if graph is not None:
+        result.message += f"; contiguous territories ({len(instance.adjacency):,} adjacent pairs)"
     return result
 
 
