@@ -188,3 +188,16 @@ def restrict(edges: list[Edge], keep: set[str]) -> list[Edge]:
         ordered = sorted(border)
         out.extend((a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :])
     return normalize(out)
+
+
+def is_connected(graph: dict[str, set[str]], territory: set[str]) -> bool:
+    if not territory:
+        return True
+    start = next(iter(territory))
+    seen, queue = {start}, deque([start])
+    while queue:
+        for v in graph[queue.popleft()]:
+            if v in territory and v not in seen:
+                seen.add(v)
+                queue.append(v)
+    return len(seen) == len(territory)

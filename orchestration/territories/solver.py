@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from orchestration.territories.adjacency import (
     components,
     delaunay_adjacency,
+    is_connected,
     neighbours,
     spanning_flows,
 )
@@ -179,29 +180,10 @@ def adjacency_graph(instance: Instance) -> dict[str, set[str]]:
     return neighbours((u.id for u in instance.units), instance.adjacency)
 
 
-def contiguity_roots(instance: Instance, candidates: dict[str, list[Rep]]) -> dict[str, str]:
-    """rep -> the unit its territory grows from: the unit nearest its office that it may
-    get; when two reps would share one, the nearer pair wins and the other takes its next
-    nearest (greedy over the pairs by distance)."""
-    pairs = sorted(
-        (instance.distance(u, r), r.id, u.id)
-        for u in instance.units
-        for r in candidates[u.id]
-    )
-    roots: dict[str, str] = {}
-    taken: set[str] = set()
-    for _, rep_id, unit_id in pairs:
-        if rep_id not in roots and unit_id not in taken:
-            roots[rep_id] = unit_id
-            taken.add(unit_id)
-    return roots
-
-
 def diagnose_contiguity(
     instance: Instance,
     graph: dict[str, set[str]],
     candidates: dict[str, list[Rep]],
-    roots: dict[str, str],
     restricted: bool,
 ) -> str | None:
     """The obvious reasons connected territories cannot be drawn, or None."""
@@ -228,37 +210,53 @@ def diagnose_contiguity(
     for u in instance.units:
         if u.locked_rep:
             locked.setdefault(u.locked_rep, []).append(u.id)
-    limit = " or units outside the rep's nearest candidates" if restricted else ""
+    limit = " or units out of the rep's nearest candidates" if restricted else ""
     for rep_id, units in sorted(locked.items()):
         # the units this rep may get: its locked units and the unlocked units it is a
         # candidate for (a unit locked elsewhere has that rep as its only candidate)
         allowed = {uid for uid, reps in candidates.items() if any(r.id == rep_id for r in reps)}
-        root = roots[rep_id]
-        reach = next(g for g in components(graph, allowed) if root in g)
+        reach = next(g for g in components(graph, allowed) if units[0] in g)
         cut = [uid for uid in units if uid not in reach]
         if cut:
             return (
-                f"{prefix}: unit {cut[0]} is locked to rep {rep_id} but every chain of "
-                f"neighbours from it to {root}, the unit nearest the rep's office where the "
-                f"territory starts, crosses units locked to other reps{limit}; unlock it or "
-                f"turn contiguity off"
+                f"{prefix}: units {units[0]} and {cut[0]} are both locked to rep {rep_id} but "
+                f"every chain of neighbours between them crosses units locked to other "
+                f"reps{limit}; unlock one of them or turn contiguity off"
             )
     return None
 
 
-def _add_contiguity(model, instance, graph, candidates, roots, x, hint) -> None:
-    """Flow constraints of the module docstring, each rep rooted at `roots[rep]`; hints
-    the edges and flows too when the hint assignment already has connected territories
-    holding their roots."""
+def _add_contiguity(model, instance, graph, candidates, x, hint) -> None:
+    """Flow constraints of the module docstring; hints the roots, edges and flows too when
+    the hint assignment already has connected territories."""
     n = len(instance.units)
-    root_of = {unit_id: rep_id for rep_id, unit_id in roots.items()}
-    for rep_id, unit_id in roots.items():
-        model.add(x[unit_id, rep_id] == 1)
+    # root[u, r]: u is the unit of r's territory nearest r's office. Defined, not chosen:
+    # walking r's candidate units by distance, `seen` says whether an earlier one is r's;
+    # the root is the first that is. One root per non-empty territory, no symmetry.
+    root_terms: dict[str, list] = {u.id: [] for u in instance.units}
+    root_var, seen_var, order = {}, {}, {}
     for r in instance.reps:
-        if r.id not in roots:  # more reps than units (band low 0): this one gets none
-            for u in instance.units:
-                if (u.id, r.id) in x:
-                    model.add(x[u.id, r.id] == 0)
+        mine = [u for u in instance.units if (u.id, r.id) in x]
+        mine.sort(key=lambda u: (instance.distance(u, r), u.id))
+        order[r.id] = [u.id for u in mine]
+        seen = None
+        for u in mine:
+            here = x[u.id, r.id]
+            if seen is None:
+                y, seen = here, here
+            else:
+                y = model.new_bool_var(f"root[{u.id},{r.id}]")
+                model.add_implication(y, here)
+                model.add_implication(y, seen.Not())
+                model.add_bool_or([y, here.Not(), seen])
+                now = model.new_bool_var(f"seen[{u.id},{r.id}]")
+                model.add_bool_or([now.Not(), seen, here])
+                model.add_implication(seen, now)
+                model.add_implication(here, now)
+                seen_var[u.id, r.id] = now
+                seen = now
+            root_var[u.id, r.id] = y
+            root_terms[u.id].append(y)
     inflow: dict[str, list] = {u.id: [] for u in instance.units}
     outflow: dict[str, list] = {u.id: [] for u in instance.units}
     same_var, flow_var = {}, {}
@@ -281,14 +279,12 @@ def _add_contiguity(model, instance, graph, candidates, roots, x, hint) -> None:
                 outflow[head].append(f)
                 inflow[tail].append(f)
     for u in instance.units:
-        if u.id in root_of:
-            continue
-        model.add(sum(inflow[u.id]) - sum(outflow[u.id]) >= 1)
-        # redundant but propagates at once: a unit away from its rep's root has a
-        # neighbour of the same rep (the flow needs it; clauses prune the search early)
+        model.add(sum(inflow[u.id]) - sum(outflow[u.id]) >= 1 - n * sum(root_terms[u.id]))
+        # redundant but propagates at once: a unit of r that is not r's root has a
+        # neighbour of r (the flow needs one; the clause prunes the search early)
         for r in candidates[u.id]:
             near = [x[v, r.id] for v in sorted(graph[u.id]) if (v, r.id) in x]
-            model.add_bool_or(near).only_enforce_if(x[u.id, r.id])
+            model.add_bool_or(near).only_enforce_if([x[u.id, r.id], root_var[u.id, r.id].Not()])
 
     if not hint:
         return
@@ -296,15 +292,187 @@ def _add_contiguity(model, instance, graph, candidates, roots, x, hint) -> None:
     for uid, rep_id in hint.items():
         territories.setdefault(rep_id, set()).add(uid)
     flows: dict[tuple[str, str], int] = {}
+    roots: dict[str, str] = {}
     for rep_id, territory in territories.items():
-        tree = spanning_flows(graph, territory, roots[rep_id]) if rep_id in roots else None
-        if tree is None or roots[rep_id] not in territory:
-            return  # not connected from its root: the assignment hint alone
+        root = next(uid for uid in order[rep_id] if uid in territory)
+        tree = spanning_flows(graph, territory, root)
+        if tree is None:
+            return  # not connected: the assignment hint alone
         flows |= tree
+        roots[rep_id] = root
+    for (uid, rep_id), var in root_var.items():
+        if uid != order[rep_id][0]:  # the first one's root is its x, hinted already
+            model.add_hint(var, roots.get(rep_id) == uid)
+    for rep_id, ids in order.items():
+        seen = False
+        for uid in ids:
+            seen = seen or hint.get(uid) == rep_id
+            if (uid, rep_id) in seen_var:
+                model.add_hint(seen_var[uid, rep_id], seen)
     for (a, b), same in same_var.items():
         model.add_hint(same, hint.get(a) == hint.get(b))
     for arc, f in flow_var.items():
         model.add_hint(f, flows.get(arc, 0))
+
+
+def contiguous_start(
+    instance: Instance,
+    graph: dict[str, set[str]],
+    candidates: dict[str, list[Rep]],
+    start: dict[str, str],
+    max_moves: int | None = None,
+) -> dict[str, str] | None:
+    """A connected, in-band assignment to hint CP-SAT with, or None when this heuristic
+    cannot find one (CP-SAT then searches from the plain assignment hint).
+
+    CP-SAT alone rarely finds a first connected and balanced assignment of thousands of
+    zones within a nightly time limit; from a feasible start its search only improves.
+    1. Each rep keeps the connected piece of its `start` units holding most of its locked
+       units (then most workload); the other pieces are freed.
+    2. A rep left without units takes the free unit nearest its office.
+    3. Free units go, one neighbour at a time, to the nearest rep whose territory they
+       touch (territories grow outwards, so they stay connected).
+    4. Balance: move a border unit to the neighbouring territory while that reduces the
+       hours outside the band, least added travel first, never cutting the territory it
+       leaves in two and never moving a locked unit.
+    """
+    lo, hi = band(instance)
+    units = {u.id: u for u in instance.units}
+    reps = {r.id: r for r in instance.reps}
+    allowed = {uid: {r.id for r in rs} for uid, rs in candidates.items()}
+    km: dict[tuple[str, str], float] = {}
+
+    def cost(uid: str, rep_id: str) -> float:
+        if (uid, rep_id) not in km:
+            km[uid, rep_id] = instance.distance(units[uid], reps[rep_id]) * units[uid].visits
+        return km[uid, rep_id]
+
+    assign: dict[str, str] = {}
+    territory: dict[str, set[str]] = {r: set() for r in reps}
+    for rep_id in reps:
+        mine = {u for u, r in start.items() if r == rep_id and rep_id in allowed.get(u, ())}
+        if not mine:
+            continue
+        pieces = components(graph, mine)
+        keep = max(
+            pieces,
+            key=lambda p: (
+                sum(1 for u in p if units[u].locked_rep == rep_id),
+                sum(units[u].workload for u in p),
+            ),
+        )
+        territory[rep_id] = set(keep)
+        assign.update(dict.fromkeys(keep, rep_id))
+    for u in instance.units:  # locked units stay put even when cut off (hint only)
+        if u.locked_rep and u.id not in assign:
+            assign[u.id] = u.locked_rep
+            territory[u.locked_rep].add(u.id)
+    for rep_id in sorted(reps):
+        if not territory[rep_id]:
+            free = [u for u in units if u not in assign and rep_id in allowed[u]]
+            if not free:
+                return None
+            seed = min(free, key=lambda u: (instance.distance(units[u], reps[rep_id]), u))
+            assign[seed] = rep_id
+            territory[rep_id].add(seed)
+    while len(assign) < len(units):
+        grown = False
+        for uid in sorted(units):
+            if uid in assign:
+                continue
+            touching = {assign[v] for v in graph[uid] if v in assign} & allowed[uid]
+            if touching:
+                rep_id = min(touching, key=lambda r: (cost(uid, r), r))
+                assign[uid] = rep_id
+                territory[rep_id].add(uid)
+                grown = True
+        if not grown:
+            return None
+
+    load = {r: sum(units[u].workload for u in t) for r, t in territory.items()}
+
+    def outside(hours: float) -> float:
+        return max(0.0, lo - hours) + max(0.0, hours - hi)
+
+    for _ in range(max_moves or 20 * len(units)):
+        if all(outside(h) == 0 for h in load.values()):
+            return _shorten(instance, graph, allowed, assign, territory, load, cost)
+        # only a move out of a heavy territory or into a light one can help
+        pairs = set()
+        for rep_id, hours in load.items():
+            if hours > hi:
+                pairs |= {(u, rep_id, assign[v]) for u in territory[rep_id] for v in graph[u]}
+            elif hours < lo:
+                pairs |= {(v, assign[v], rep_id) for u in territory[rep_id] for v in graph[u]}
+        moves = []
+        for uid, rep_id, other in pairs:
+            if (
+                rep_id == other
+                or other not in allowed[uid]
+                or units[uid].locked_rep
+                or len(territory[rep_id]) == 1
+            ):
+                continue
+            w = units[uid].workload
+            gain = outside(load[rep_id]) + outside(load[other])
+            gain -= outside(load[rep_id] - w) + outside(load[other] + w)
+            if gain > 1e-9:
+                extra = cost(uid, other) - cost(uid, rep_id)
+                moves.append((-gain, extra, uid, rep_id, other))
+        for _, _, uid, rep_id, other in sorted(moves):
+            if is_connected(graph, territory[rep_id] - {uid}):
+                territory[rep_id].discard(uid)
+                territory[other].add(uid)
+                assign[uid] = other
+                w = units[uid].workload
+                load[rep_id] -= w
+                load[other] += w
+                break
+        else:
+            return None
+    return None
+
+
+def _shorten(instance, graph, allowed, assign, territory, load, cost) -> dict[str, str]:
+    """Step 5 of contiguous_start: move border units to the neighbouring territory while
+    that saves travel, keeps both reps in the band and cuts no territory in two; the
+    biggest saving first, until no move saves anything."""
+    lo, hi = band(instance)
+    units = {u.id: u for u in instance.units}
+    for _ in range(20 * len(units)):
+        moves = []
+        for uid, rep_id in assign.items():
+            if units[uid].locked_rep or len(territory[rep_id]) == 1:
+                continue
+            w = units[uid].workload
+            if load[rep_id] - w < lo - 1e-9:
+                continue
+            for other in {assign[v] for v in graph[uid]} - {rep_id}:
+                if other in allowed[uid] and load[other] + w <= hi + 1e-9:
+                    saving = cost(uid, rep_id) - cost(uid, other)
+                    if saving > 1e-9:
+                        moves.append((-saving, uid, rep_id, other))
+        for _, uid, rep_id, other in sorted(moves):
+            if is_connected(graph, territory[rep_id] - {uid}):
+                territory[rep_id].discard(uid)
+                territory[other].add(uid)
+                assign[uid] = other
+                load[rep_id] -= units[uid].workload
+                load[other] += units[uid].workload
+                break
+        else:
+            break
+    return assign
+
+
+def _objective(instance: Instance, scenario: Scenario, assignment: dict[str, str]) -> float:
+    """The scenario's objective of an assignment in km-equivalents (to rank starts)."""
+    reps = {r.id: r for r in instance.reps}
+    travel = sum(instance.distance(u, reps[assignment[u.id]]) * u.visits for u in instance.units)
+    moved = sum(u.moved_accounts(assignment[u.id]) for u in instance.units)
+    if scenario.km_per_move is None:
+        return moved * 1e12 + travel
+    return travel + scenario.km_per_move * moved
 
 
 def _candidates(instance: Instance, max_candidates: int | None) -> dict[str, list[Rep]]:
@@ -358,9 +526,8 @@ def solve(
 
     candidates = _candidates(instance, max_candidates)
     graph = adjacency_graph(instance) if scenario.contiguity else None
-    roots = contiguity_roots(instance, candidates) if graph is not None else {}
     if graph is not None:
-        reason = diagnose_contiguity(instance, graph, candidates, roots, bool(max_candidates))
+        reason = diagnose_contiguity(instance, graph, candidates, bool(max_candidates))
         if reason:
             result.message = reason
             return result
@@ -370,6 +537,28 @@ def solve(
     travel_terms, move_terms = [], []
     w_int = {u.id: round(u.workload * WORK_SCALE) for u in instance.units}
     travel_ub = 0
+    # the starting assignment hinted: the given one, else today's; with contiguity a
+    # connected in-band one built from it (or from each unit's nearest rep) when possible
+    start = {}
+    for u in instance.units:
+        rep_id = (hint or {}).get(u.id) or u.current_rep
+        if rep_id and rep_id in {r.id for r in candidates[u.id]}:
+            start[u.id] = rep_id
+    if graph is not None:
+        nearest = {
+            u.id: min(candidates[u.id], key=lambda r, u=u: (instance.distance(u, r), r.id)).id
+            for u in instance.units
+        }
+        starts = [
+            a
+            for a in (
+                contiguous_start(instance, graph, candidates, start),
+                contiguous_start(instance, graph, candidates, nearest),
+            )
+            if a
+        ]
+        if starts:
+            start = min(starts, key=lambda a: _objective(instance, scenario, a))
     for u in instance.units:
         choices = []
         worst = 0
@@ -387,13 +576,9 @@ def solve(
                 move_terms.append(moved * var)
         travel_ub += worst
         model.add_exactly_one(choices)
-    start = {}
-    for u in instance.units:
-        rep_id = (hint or {}).get(u.id) or u.current_rep
-        if rep_id and (u.id, rep_id) in x:
-            start[u.id] = rep_id
+        if u.id in start:
             for r in candidates[u.id]:
-                model.add_hint(x[u.id, r.id], r.id == rep_id)
+                model.add_hint(x[u.id, r.id], r.id == start[u.id])
     total = sum(w_int.values())
     n = len(instance.reps)
     lo = math.ceil(instance.tolerance.low * total / n - 1e-9)
@@ -402,9 +587,7 @@ def solve(
         model.add_linear_constraint(sum(load_terms[r.id]), lo, hi)
     if graph is not None:
         complete = len(start) == len(instance.units)
-        _add_contiguity(
-            model, instance, graph, candidates, roots, x, start if complete else None
-        )
+        _add_contiguity(model, instance, graph, candidates, x, start if complete else None)
 
     travel = sum(travel_terms)
     moves = sum(move_terms)
