@@ -210,7 +210,7 @@ def diagnose_contiguity(
     for u in instance.units:
         if u.locked_rep:
             locked.setdefault(u.locked_rep, []).append(u.id)
-    limit = " or units out of the rep's nearest candidates" if restricted else ""
+    limit = " or out of its reach (the rep is not among their nearest reps)" if restricted else ""
     for rep_id, units in sorted(locked.items()):
         # the units this rep may get: its locked units and the unlocked units it is a
         # candidate for (a unit locked elsewhere has that rep as its only candidate)
@@ -222,6 +222,13 @@ def diagnose_contiguity(
                 f"{prefix}: units {units[0]} and {cut[0]} are both locked to rep {rep_id} but "
                 f"every chain of neighbours between them crosses units locked to other "
                 f"reps{limit}; unlock one of them or turn contiguity off"
+            )
+        hours = sum(workload[uid] for uid in reach)
+        if hours < lo - 1e-9:
+            return (
+                f"{prefix}: rep {rep_id} is locked to unit {units[0]}, and the connected units "
+                f"around it that the rep may get add up to {hours:g} h < min {lo:g} h (closed in "
+                f"by units locked to other reps{limit}); unlock it or turn contiguity off"
             )
     return None
 
@@ -320,7 +327,7 @@ def contiguous_start(
     graph: dict[str, set[str]],
     candidates: dict[str, list[Rep]],
     start: dict[str, str],
-    max_moves: int | None = None,
+    max_rounds: int | None = None,
 ) -> dict[str, str] | None:
     """A connected, in-band assignment to hint CP-SAT with, or None when this heuristic
     cannot find one (CP-SAT then searches from the plain assignment hint).
@@ -332,9 +339,10 @@ def contiguous_start(
     2. A rep left without units takes the free unit nearest its office.
     3. Free units go, one neighbour at a time, to the nearest rep whose territory they
        touch (territories grow outwards, so they stay connected).
-    4. Balance: move a border unit to the neighbouring territory while that reduces the
-       hours outside the band, least added travel first, never cutting the territory it
-       leaves in two and never moving a locked unit.
+    4. Balance: move border units to neighbouring territories while that reduces the
+       hours outside the band or levels the two territories, never cutting the territory
+       a unit leaves in two and never moving a locked unit.
+    5. Shorten: travel-saving border moves that keep both reps in the band.
     """
     lo, hi = band(instance)
     units = {u.id: u for u in instance.units}
@@ -394,41 +402,38 @@ def contiguous_start(
     def outside(hours: float) -> float:
         return max(0.0, lo - hours) + max(0.0, hours - hi)
 
-    for _ in range(max_moves or 20 * len(units)):
+    for _ in range(max_rounds or 4 * len(units)):
         if all(outside(h) == 0 for h in load.values()):
             return _shorten(instance, graph, allowed, assign, territory, load, cost)
-        # only a move out of a heavy territory or into a light one can help
-        pairs = set()
-        for rep_id, hours in load.items():
-            if hours > hi:
-                pairs |= {(u, rep_id, assign[v]) for u in territory[rep_id] for v in graph[u]}
-            elif hours < lo:
-                pairs |= {(v, assign[v], rep_id) for u in territory[rep_id] for v in graph[u]}
+        # every border move that takes hours out of the band (first) or levels two
+        # neighbouring territories (sum of squared loads falls: the hours moved are less
+        # than the gap between them), so hours flow from heavy to light territories
+        # through the ones between; each round moves each territory at most once
         moves = []
-        for uid, rep_id, other in pairs:
-            if (
-                rep_id == other
-                or other not in allowed[uid]
-                or units[uid].locked_rep
-                or len(territory[rep_id]) == 1
-            ):
+        for uid, rep_id in assign.items():
+            if units[uid].locked_rep or len(territory[rep_id]) == 1:
                 continue
             w = units[uid].workload
-            gain = outside(load[rep_id]) + outside(load[other])
-            gain -= outside(load[rep_id] - w) + outside(load[other] + w)
-            if gain > 1e-9:
-                extra = cost(uid, other) - cost(uid, rep_id)
-                moves.append((-gain, extra, uid, rep_id, other))
+            for other in {assign[v] for v in graph[uid]} - {rep_id}:
+                if other not in allowed[uid]:
+                    continue
+                a, b = load[rep_id], load[other]
+                gain = outside(a) + outside(b) - outside(a - w) - outside(b + w)
+                level = w * (a - b - w)
+                if gain > 1e-9 or (gain > -1e-9 and level > 1e-9):
+                    moves.append((-round(gain, 6), -level, uid, rep_id, other))
+        busy: set[str] = set()
         for _, _, uid, rep_id, other in sorted(moves):
+            if rep_id in busy or other in busy:
+                continue
             if is_connected(graph, territory[rep_id] - {uid}):
                 territory[rep_id].discard(uid)
                 territory[other].add(uid)
                 assign[uid] = other
-                w = units[uid].workload
-                load[rep_id] -= w
-                load[other] += w
-                break
-        else:
+                load[rep_id] -= units[uid].workload
+                load[other] += units[uid].workload
+                busy |= {rep_id, other}
+        if not busy:
             return None
     return None
 
@@ -439,7 +444,7 @@ def _shorten(instance, graph, allowed, assign, territory, load, cost) -> dict[st
     biggest saving first, until no move saves anything."""
     lo, hi = band(instance)
     units = {u.id: u for u in instance.units}
-    for _ in range(20 * len(units)):
+    for _ in range(4 * len(units)):
         moves = []
         for uid, rep_id in assign.items():
             if units[uid].locked_rep or len(territory[rep_id]) == 1:
@@ -452,15 +457,18 @@ def _shorten(instance, graph, allowed, assign, territory, load, cost) -> dict[st
                     saving = cost(uid, rep_id) - cost(uid, other)
                     if saving > 1e-9:
                         moves.append((-saving, uid, rep_id, other))
+        busy: set[str] = set()
         for _, uid, rep_id, other in sorted(moves):
+            if rep_id in busy or other in busy:
+                continue
             if is_connected(graph, territory[rep_id] - {uid}):
                 territory[rep_id].discard(uid)
                 territory[other].add(uid)
                 assign[uid] = other
                 load[rep_id] -= units[uid].workload
                 load[other] += units[uid].workload
-                break
-        else:
+                busy |= {rep_id, other}
+        if not busy:
             break
     return assign
 
