@@ -328,6 +328,7 @@ def contiguous_start(
     graph: dict[str, set[str]],
     candidates: dict[str, list[Rep]],
     start: dict[str, str],
+    scenario: Scenario | None = None,
     max_rounds: int | None = None,
 ) -> dict[str, str] | None:
     """A connected, in-band assignment to hint CP-SAT with, or None when this heuristic
@@ -336,14 +337,16 @@ def contiguous_start(
     CP-SAT alone rarely finds a first connected and balanced assignment of thousands of
     zones within a nightly time limit; from a feasible start its search only improves.
     1. Each rep keeps the connected piece of its `start` units holding most of its locked
-       units (then most workload); the other pieces are freed.
+       units, then the one nearest its office (a piece far from it cannot grow: the
+       zones around are not among the rep's candidates); the other pieces are freed.
     2. A rep left without units takes the free unit nearest its office.
     3. Free units go, one neighbour at a time, to the nearest rep whose territory they
        touch (territories grow outwards, so they stay connected).
     4. Balance: move border units to neighbouring territories while that reduces the
        hours outside the band or levels the two territories, never cutting the territory
        a unit leaves in two and never moving a locked unit.
-    5. Shorten: travel-saving border moves that keep both reps in the band.
+    5. Shorten: border moves that save on the scenario's objective (travel, plus
+       `km_per_move` per account moved) and keep both reps in the band.
     """
     lo, hi = band(instance)
     units = {u.id: u for u in instance.units}
@@ -351,9 +354,17 @@ def contiguous_start(
     allowed = {uid: {r.id for r in rs} for uid, rs in candidates.items()}
     km: dict[tuple[str, str], float] = {}
 
+    # the scenario's cost of giving a unit to a rep: travel + km_per_move x accounts moved
+    # (min disruption: moves first); min travel by default
+    per_move = 0.0 if scenario is None else scenario.km_per_move
+    if per_move is None:
+        per_move = 1e9
+
     def cost(uid: str, rep_id: str) -> float:
         if (uid, rep_id) not in km:
-            km[uid, rep_id] = instance.distance(units[uid], reps[rep_id]) * units[uid].visits
+            unit = units[uid]
+            km[uid, rep_id] = instance.distance(unit, reps[rep_id]) * unit.visits
+            km[uid, rep_id] += per_move * unit.moved_accounts(rep_id)
         return km[uid, rep_id]
 
     assign: dict[str, str] = {}
@@ -365,9 +376,9 @@ def contiguous_start(
         pieces = components(graph, mine)
         keep = max(
             pieces,
-            key=lambda p: (
+            key=lambda p, r=reps[rep_id]: (
                 sum(1 for u in p if units[u].locked_rep == rep_id),
-                sum(units[u].workload for u in p),
+                -min(instance.distance(units[u], r) for u in p),
             ),
         )
         territory[rep_id] = set(keep)
@@ -441,7 +452,7 @@ def contiguous_start(
 
 def _shorten(instance, graph, allowed, assign, territory, load, cost) -> dict[str, str]:
     """Step 5 of contiguous_start: move border units to the neighbouring territory while
-    that saves travel, keeps both reps in the band and cuts no territory in two; the
+    that saves cost, keeps both reps in the band and cuts no territory in two; the
     biggest saving first, until no move saves anything."""
     lo, hi = band(instance)
     units = {u.id: u for u in instance.units}
@@ -484,7 +495,13 @@ def _objective(instance: Instance, scenario: Scenario, assignment: dict[str, str
     return travel + scenario.km_per_move * moved
 
 
-def _candidates(instance: Instance, max_candidates: int | None) -> dict[str, list[Rep]]:
+def _candidates(
+    instance: Instance, max_candidates: int | None, graph: dict[str, set[str]] | None = None
+) -> dict[str, list[Rep]]:
+    """Per unit the reps it may go to: its locked rep; else its nearest `max_candidates`
+    reps and its current rep, and with contiguity (`graph`) also its neighbours' current
+    reps, so that today's territories can still grow into the zones around them."""
+    current = {u.id: u.current_rep for u in instance.units}
     out = {}
     for u in instance.units:
         if u.locked_rep:
@@ -494,6 +511,8 @@ def _candidates(instance: Instance, max_candidates: int | None) -> dict[str, lis
         if max_candidates and len(reps) > max_candidates:
             nearest = sorted(reps, key=lambda r: instance.distance(u, r))[:max_candidates]
             keep = {r.id for r in nearest} | {u.current_rep}
+            if graph is not None:
+                keep |= {current[v] for v in graph[u.id]}
             reps = [r for r in reps if r.id in keep]
         out[u.id] = reps
     return out
@@ -533,8 +552,8 @@ def solve(
         result.message = reason
         return result
 
-    candidates = _candidates(instance, max_candidates)
     graph = adjacency_graph(instance) if scenario.contiguity else None
+    candidates = _candidates(instance, max_candidates, graph)
     if graph is not None:
         reason = diagnose_contiguity(instance, graph, candidates, bool(max_candidates))
         if reason:
@@ -554,15 +573,23 @@ def solve(
         if rep_id and rep_id in {r.id for r in candidates[u.id]}:
             start[u.id] = rep_id
     if graph is not None:
-        nearest = {
-            u.id: min(candidates[u.id], key=lambda r, u=u: (instance.distance(u, r), r.id)).id
+        # three starts: the given one; today's where the rep is one of the zone's nearest
+        # reps, else the nearest rep (today's far-flung pieces cannot grow); the nearest
+        ranked = {
+            u.id: sorted(candidates[u.id], key=lambda r, u=u: (instance.distance(u, r), r.id))
             for u in instance.units
+        }
+        nearest = {uid: reps[0].id for uid, reps in ranked.items()}
+        near = max_candidates or len(instance.reps)
+        blend = {
+            uid: start[uid] if start.get(uid) in {r.id for r in reps[:near]} else nearest[uid]
+            for uid, reps in ranked.items()
         }
         starts = [
             a
             for a in (
-                contiguous_start(instance, graph, candidates, start),
-                contiguous_start(instance, graph, candidates, nearest),
+                contiguous_start(instance, graph, candidates, begin, scenario)
+                for begin in (start, blend, nearest)
             )
             if a
         ]
