@@ -14,15 +14,19 @@ The solver returns its status (OPTIMAL = proven, FEASIBLE = best found within th
 limit), the objective, the best bound and the proven gap (objective - bound) / objective.
 
 Contiguity (a scenario's `contiguity`): each rep's units form one connected set of the
-adjacency graph (adjacency.py). Single-commodity flow: every rep picks one root among its
-units (root[u, r] <= x[u, r], at most one per rep); each arc u->v of the graph carries a
+adjacency graph (adjacency.py). Single-commodity flow: each territory's root is its unit
+nearest the rep's office (root[u, r], defined by x through a chain along the rep's units
+by distance, so not a free choice: no symmetry); each arc u->v of the graph carries a
 flow f >= 0 only when its edge is marked `same` (u and v with one rep, enforced by the
-clauses same & x[u, r] -> x[v, r]); every unit takes in one more unit of flow than it
-sends out unless it is a root, which sends up to N - 1. Flow can only reach a unit through
-units of its own rep, and only roots create flow, so a rep's units that no chain of its
-own units joins to its root cannot be fed: the territory is connected. Per edge: one
-boolean and two integers, so the model grows with the graph (about 3 edges per unit for a
-Delaunay graph) rather than with edges x reps.
+clauses same & x[u, r] -> x[v, r]); every unit takes in at least one more unit of flow
+than it sends out unless it is a root, which may send up to N - 1. Flow reaches a unit
+only through units of its own rep and only roots create it, so a piece of territory that
+no chain of its own units joins to its root cannot be fed: the territory is connected.
+Per edge one boolean and two integers, so the model grows with the graph (about 3 edges
+per unit for a Delaunay graph) rather than with edges x reps. The LP bound of this flow
+is weak (big-M): with contiguity the proven gap mostly measures the bound, and a
+heuristic connected start (`contiguous_start`) is hinted, since CP-SAT seldom finds a
+first connected, in-band assignment of thousands of units within a time limit.
 """
 
 from __future__ import annotations
