@@ -333,3 +333,63 @@ def test_pipeline_contiguous_instance_unlocks_zones_without_workload(tmp_path):
     joined, source = contiguous_instance(instance, config, reasons)
     assert joined.adjacency == [("Z1", "Z2"), ("Z1", "Z3")]
     assert source.startswith("2 pairs from ") and source.endswith("(3 given)")
+
+
+def test_run_territories_on_a_small_database(tmp_path):
+    """The pipeline path (as the asset runs it) on five postcodes in a row, 45 N, 3.0 to
+    3.4 E, one account each; R1 lives at the west end, R2 at the east end. P1..P4 need
+    10 calls (13.3 h) each, so the band (22.7..30.7 h) gives each rep two of them: P1, P2
+    to R1 and P3, P4 to R2, the least travel. P5 (east of P4) has no call guideline and
+    belongs to R1 today: the plain scenario keeps it with R1 (locked); the contiguous one
+    cannot (R1's territory does not reach it) and gives it to R2."""
+    import duckdb
+
+    from orchestration.territories.config import ScenarioConfig, TerritoriesConfig
+    from orchestration.territories.pipeline import run_territories
+
+    db = tmp_path / "rtm.duckdb"
+    owners = {"P1": "R2", "P2": "R1", "P3": "R2", "P4": "R1", "P5": "R1"}
+    with duckdb.connect(str(db)) as con:
+        con.execute("create schema staging; create schema marts")
+        con.execute(
+            "create table staging.stg_sales_force__reps as select * from (values "
+            "('R1', 45.0::double, 3.0::double, 35.0::double, 'field_rep'), "
+            "('R2', 45.0, 3.4, 35.0, 'field_rep')) "
+            "t(rep_id, home_latitude, home_longitude, weekly_capacity_hours, rep_role)"
+        )
+        rows = [(f"A{i}", f"P{i}", 45.0, 3.0 + 0.1 * (i - 1), owners[f"P{i}"]) for i in range(1, 6)]
+        con.execute(
+            "create table marts.dim_accounts (account_id varchar, postcode varchar, "
+            "latitude double, longitude double, owner_rep_id varchar, department_code "
+            "varchar, city varchar)"
+        )
+        con.executemany("insert into marts.dim_accounts values (?, ?, ?, ?, ?, '43', 'X')", rows)
+        con.execute(
+            "create table marts.account_coverage as select account_id, false as "
+            "is_remote_class, case when account_id = 'A5' then 0 else 10 end as calls_per_year "
+            "from marts.dim_accounts"
+        )
+    config = TerritoriesConfig(
+        scenarios=[
+            ScenarioConfig(name="split", km_per_move=0),
+            ScenarioConfig(name="joined", km_per_move=0, contiguity=True),
+        ]
+    )
+    run = run_territories(db, config)
+    assert [r.status for r in run.results] == ["OPTIMAL", "OPTIMAL"]
+    assert run.adjacency == "4 pairs, Delaunay triangulation of the zone centroids"
+    with duckdb.connect(str(db), read_only=True) as con:
+        got = con.execute(
+            "select scenario, zone_id, proposed_rep_id, is_locked, lock_reason, solver_message "
+            "from territories.territory_solution order by scenario_order, zone_id"
+        ).fetchall()
+    proposed = {(s, z): (rep, locked) for s, z, rep, locked, _, _ in got}
+    for scenario in ("split", "joined"):
+        assert [proposed[scenario, f"P{i}"][0] for i in range(1, 5)] == ["R1", "R1", "R2", "R2"]
+    assert proposed["split", "P5"] == ("R1", True)
+    assert proposed["joined", "P5"] == ("R2", False)
+    messages = {s: m for s, _, _, _, _, m in got}
+    assert messages == {
+        "split": "proven optimal",
+        "joined": "proven optimal; contiguous territories (4 adjacent pairs)",
+    }

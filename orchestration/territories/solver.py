@@ -215,7 +215,8 @@ def diagnose_contiguity(
     for u in instance.units:
         if u.locked_rep:
             locked.setdefault(u.locked_rep, []).append(u.id)
-    limit = " or out of its reach (the rep is not among their nearest reps)" if restricted else ""
+    # with max_candidate_reps, a rep may only get the units of which it is a near rep
+    limit = " or not within its reach (max_candidate_reps)" if restricted else ""
     for rep_id, units in sorted(locked.items()):
         # the units this rep may get: its locked units and the unlocked units it is a
         # candidate for (a unit locked elsewhere has that rep as its only candidate)
@@ -232,8 +233,8 @@ def diagnose_contiguity(
         if hours < lo - 1e-9:
             return (
                 f"{prefix}: rep {rep_id} is locked to unit {units[0]}, and the connected units "
-                f"around it that the rep may get add up to {hours:g} h < min {lo:g} h (closed in "
-                f"by units locked to other reps{limit}); unlock it or turn contiguity off"
+                f"around it that the rep may get add up to {hours:g} h < min {lo:g} h: the "
+                f"units beyond are locked to other reps{limit}; unlock it or turn contiguity off"
             )
     return None
 
