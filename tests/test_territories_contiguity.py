@@ -393,3 +393,28 @@ def test_run_territories_on_a_small_database(tmp_path):
         "split": "proven optimal",
         "joined": "proven optimal; contiguous territories (4 adjacent pairs)",
     }
+
+
+def test_time_limit_before_any_solution_falls_back_to_the_connected_start():
+    # 400 zones, 8 reps: CP-SAT cannot even read the model in 1 ms, the heuristic start
+    # (connected, in band) is proposed without a proven gap
+    rng = random.Random(3)
+    units = [
+        Unit(f"Z{i:03d}", rng.uniform(5, 15), lat=45 + rng.uniform(0, 2), lon=3 + rng.uniform(0, 3))
+        for i in range(400)
+    ]
+    reps = [Rep(f"R{k}", lat=45 + rng.uniform(0, 2), lon=3 + rng.uniform(0, 3)) for k in range(8)]
+    instance = Instance(units, reps, Tolerance(0.8, 1.2))
+    result = solve(instance, CONTIGUOUS, time_limit=0.001)
+    assert result.status == "FEASIBLE" and result.gap is None and result.best_bound is None
+    assert result.message.startswith(
+        "time limit 0.001 s reached before CP-SAT's first solution: the heuristic connected "
+        "start, no proven gap"
+    )
+    # the objective counts each unit's travel to 0.1 km
+    assert result.within_band_after
+    assert result.travel_km == pytest.approx(result.objective, abs=0.05 * len(units))
+    graph = adjacency_graph(instance)
+    for rep, units_of_rep in territories(result.assignment).items():
+        assert is_connected(graph, units_of_rep), rep
+    assert "bound=- gap=-" in result.summary()

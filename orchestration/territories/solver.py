@@ -114,9 +114,11 @@ class ScenarioResult:
     def summary(self) -> str:
         if not self.ok:
             return f"{self.scenario}: {self.status}: {self.message}"
+        bound = "-" if self.best_bound is None else f"{self.best_bound:g}"
+        gap = "-" if self.gap is None else f"{self.gap:.4%}"
         return (
             f"{self.scenario}: {self.status} objective={self.objective:g} "
-            f"bound={self.best_bound:g} gap={self.gap:.4%} travel={self.travel_km:,.1f} km "
+            f"bound={bound} gap={gap} travel={self.travel_km:,.1f} km "
             f"moved={self.moved_accounts} accounts ({self.moved_units} units) "
             f"in {self.solve_seconds:.1f} s{', contiguous' if self.contiguity else ''}"
         )
@@ -569,10 +571,11 @@ def solve(
     load_terms: dict[str, list] = {r.id: [] for r in instance.reps}
     travel_terms, move_terms = [], []
     w_int = {u.id: round(u.workload * WORK_SCALE) for u in instance.units}
+    costs: dict[tuple[str, str], int] = {}  # travel of x[u, r] in the objective's integers
     travel_ub = 0
     # the starting assignment hinted: the given one, else today's; with contiguity a
     # connected in-band one built from it (or from each unit's nearest rep) when possible
-    start = {}
+    start, connected_start = {}, None
     for u in instance.units:
         rep_id = (hint or {}).get(u.id) or u.current_rep
         if rep_id and rep_id in {r.id for r in candidates[u.id]}:
@@ -600,6 +603,7 @@ def solve(
         ]
         if starts:
             start = min(starts, key=lambda a: _objective(instance, scenario, a))
+            connected_start = start
     for u in instance.units:
         choices = []
         worst = 0
@@ -609,6 +613,7 @@ def solve(
             choices.append(var)
             load_terms[r.id].append(w_int[u.id] * var)
             cost = round(instance.distance(u, r) * u.visits * KM_SCALE)
+            costs[u.id, r.id] = cost
             worst = max(worst, cost)
             if cost:
                 travel_terms.append(cost * var)
@@ -653,6 +658,21 @@ def solve(
     status = solver.solve(model)
     result.status = solver.status_name(status)
     result.solve_seconds = time.perf_counter() - started
+    if status == cp_model.UNKNOWN and connected_start:
+        # no solution from CP-SAT within the limit, but the heuristic connected start is
+        # one: proposed as the best found, without a proven gap
+        assignment = connected_start
+        obj = travel_w * sum(costs[u.id, assignment[u.id]] for u in instance.units)
+        if move_terms:
+            obj += move_w * sum(u.moved_accounts(assignment[u.id]) for u in instance.units)
+        _fill(result, instance, assignment, obj / KM_SCALE)
+        result.status = "FEASIBLE"
+        result.message = (
+            f"time limit {time_limit:g} s reached before CP-SAT's first solution: the "
+            f"heuristic connected start, no proven gap; contiguous territories "
+            f"({len(instance.adjacency):,} adjacent pairs)"
+        )
+        return result
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         if status == cp_model.INFEASIBLE:
             restricted = " (with each unit limited to its nearest reps)" if max_candidates else ""
@@ -677,16 +697,9 @@ def solve(
                 assignment[u.id] = r.id
                 break
     obj, bound = solver.objective_value, solver.best_objective_bound
-    result.assignment = assignment
-    # reported in km-equivalents: travel km + km_per_move x moved accounts
-    result.objective = obj / KM_SCALE
+    _fill(result, instance, assignment, obj / KM_SCALE)
     result.best_bound = bound / KM_SCALE
     result.gap = 0.0 if status == cp_model.OPTIMAL else max(0.0, obj - bound) / max(1.0, abs(obj))
-    result.after = balance(instance, assignment)
-    result.travel_km = sum(b.travel_km for b in result.after)
-    moved = [u for u in instance.units if u.moved_accounts(assignment[u.id])]
-    result.moved_units = len(moved)
-    result.moved_accounts = sum(u.moved_accounts(assignment[u.id]) for u in moved)
     if status == cp_model.OPTIMAL and obj - bound > 1e-6:
         # stopped by gap_limit: CP-SAT says OPTIMAL, but the proof is only up to the gap
         result.status = "FEASIBLE"
@@ -699,6 +712,18 @@ def solve(
     if graph is not None:
         result.message += f"; contiguous territories ({len(instance.adjacency):,} adjacent pairs)"
     return result
+
+
+def _fill(result: ScenarioResult, instance: Instance, assignment: dict, objective: float):
+    """A solution's figures: objective in km-equivalents (travel km + km_per_move x moved
+    accounts), balance after, travel, moves."""
+    result.assignment = assignment
+    result.objective = objective
+    result.after = balance(instance, assignment)
+    result.travel_km = sum(b.travel_km for b in result.after)
+    moved = [u for u in instance.units if u.moved_accounts(assignment[u.id])]
+    result.moved_units = len(moved)
+    result.moved_accounts = sum(u.moved_accounts(assignment[u.id]) for u in moved)
 
 
 def solve_scenarios(
