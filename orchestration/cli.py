@@ -483,6 +483,14 @@ def territories(
     scenario: list[str] = typer.Option(
         ["all"], help="min_travel, min_disruption, km_per_move=N (repeatable) or all."
     ),
+    contiguity: bool = typer.Option(
+        False, help="Each rep's units one connected set of the adjacency."
+    ),
+    adjacency: Path | None = typer.Option(
+        None,
+        help="CSV unit_a,unit_b of neighbouring units, for --contiguity; "
+        "default: Delaunay triangulation of the units' coordinates.",
+    ),
     time_limit: float = typer.Option(60.0, help="Seconds per scenario; best solution after."),
     gap_limit: float = typer.Option(0.0, help="Stop at this proven gap (0 = prove optimality)."),
     out: Path | None = typer.Option(
@@ -491,8 +499,10 @@ def territories(
 ) -> None:
     """Re-align territories from files with the CP-SAT optimizer: for each scenario print
     status, proven gap, objective, travel, moves and the workload balance before/after."""
+    from dataclasses import replace
+
     from orchestration.territories.model import TerritoryInputError
-    from orchestration.territories.solver import solve
+    from orchestration.territories.solver import adjacency_graph, solve
     from orchestration.territories.standalone import (
         balance_line,
         load_instance,
@@ -501,8 +511,12 @@ def territories(
     )
 
     try:
-        instance = load_instance(units, reps, matrix, tolerance)
-        scenarios = [s for text in scenario for s in parse_scenario(text)]
+        instance = load_instance(units, reps, matrix, tolerance, adjacency)
+        scenarios = [
+            replace(s, contiguity=contiguity) for text in scenario for s in parse_scenario(text)
+        ]
+        if contiguity:
+            adjacency_graph(instance)  # derived now: missing coordinates are an input error
     except TerritoryInputError as exc:
         typer.secho(f"input error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
