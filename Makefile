@@ -16,7 +16,7 @@ export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install run dev test lint manifest sample bench bench-match clean validate iowa
+.PHONY: install run dev test lint manifest sample bench bench-match clean validate screenshots docs iowa
 
 $(BIN)/rtm: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,20 @@ sample: install ## regenerate the sample company (ACCOUNTS=15000 SEED=42)
 
 test: install manifest ## the test suite
 	$(BIN)/pytest -q
+
+# dbt's data catalog (models, columns with their descriptions, tests, lineage, the types and
+# row counts of the working database): written to dbt_project/target (index.html,
+# catalog.json, and static_index.html, one file to mail or open offline), then served on
+# loopback. Reads the working database: run it when no nightly run holds it.
+DOCS_PORT ?= 8080
+docs: install manifest ## generate the data catalog (dbt docs) and serve it on http://127.0.0.1:$(DOCS_PORT)
+	cd dbt_project && RTM_DUCKDB_PATH=$${RTM_WAREHOUSE:-$(CURDIR)/warehouse}/rtm.duckdb \
+		../$(BIN)/dbt docs generate --static --profiles-dir .
+	cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
+
+# The browser test on the test company, keeping its screenshots as the README's images.
+screenshots: install manifest ## refresh docs/img/*.png (headless Chromium: apt-get install chromium chromium-driver)
+	RTM_SCREENSHOTS_DIR=$(CURDIR)/docs/img $(BIN)/pytest -q -p no:cacheprovider tests/test_browser.py
 
 validate: install manifest ## dagster definitions validate
 	$(BIN)/dagster definitions validate -w workspace.yaml

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import typer
 
 from orchestration.config import ConfigError, Settings
+from orchestration.progress import Bar, is_interactive, progress_bar
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -52,7 +53,14 @@ def sample(
     settings = _settings()
     target = out or settings.warehouse_dir
     started = time.perf_counter()
-    summary = generate_company(target, accounts=accounts, seed=seed, months=months)
+    with progress_bar("generating", total=None) as bar:
+        summary = generate_company(
+            target,
+            accounts=accounts,
+            seed=seed,
+            months=months,
+            progress=lambda done, total, what: bar.update(done, total, what),
+        )
     typer.echo(f"sample company written to {target} in {time.perf_counter() - started:.1f} s")
     for key, value in summary.items():
         typer.echo(f"  {key}: {value}")
@@ -136,7 +144,8 @@ def run(
         from orchestration.sample.generator import generate_company
 
         generate_company(settings.warehouse_dir)
-    result = run_nightly(settings)
+    with progress_bar("nightly run", total=None) as bar:
+        result = run_nightly(settings, progress=bar if is_interactive() else None)
     if not result.success:
         typer.secho("run failed: see the messages above and the Dagster UI (make dev)", fg="red")
         _write_failure_summary(settings, result)
@@ -162,15 +171,50 @@ def use_example(name: str) -> None:
     os.environ.setdefault("RTM_WAREHOUSE", str(REPO_ROOT / "warehouse" / name))
 
 
-def run_nightly(settings: Settings, instance=None):
-    """Execute the nightly job in this process (one DuckDB writer at a time)."""
+def run_nightly(settings: Settings, instance=None, progress: Bar | None = None):
+    """Execute the nightly job in this process (one DuckDB writer at a time).
+
+    With a progress bar, the bar counts the job's steps done / total and names the running
+    step, and Dagster's console log shows warnings and errors only (the whole log is still
+    stored in the Dagster instance, readable in the UI)."""
+    import uuid
 
     from orchestration.definitions import NIGHTLY_JOB, defs
 
     definitions = defs() if callable(defs) else defs
     job = definitions.resolve_job_def(NIGHTLY_JOB)
     with sample_online_api(settings), nullcontext(instance) if instance else _instance() as inst:
-        return job.execute_in_process(instance=inst, raise_on_error=False)
+        if progress is None:
+            return job.execute_in_process(instance=inst, raise_on_error=False)
+        run_id = str(uuid.uuid4())
+        inst.add_event_listener(run_id, _step_counter(progress, len(job.graph.nodes)))
+        return job.execute_in_process(
+            instance=inst,
+            raise_on_error=False,
+            run_id=run_id,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+
+
+def _step_counter(bar: Bar, steps: int):
+    """An event listener advancing `bar` as each step of the run ends (called by Dagster in
+    the executing thread, so nothing polls)."""
+    import dagster as dg
+
+    ended = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
+             dg.DagsterEventType.STEP_SKIPPED}  # fmt: skip
+    bar.update(completed=0, total=steps, description="starting")
+
+    def on_event(entry) -> None:
+        event = entry.dagster_event
+        if event is None:
+            return
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            bar.update(description=event.step_key)
+        elif event.event_type in ended:
+            bar.advance()
+
+    return on_event
 
 
 @contextmanager
@@ -392,14 +436,21 @@ def match_cmd(
     """Link two tables of business records with the account-linking engine; write the
     pairs (left_id, right_id, method, probability, evidence) and print counts."""
     from orchestration.linking.engine import MatchSettings
-    from orchestration.linking.standalone import MappingError, match_files, parse_map
+    from orchestration.linking.standalone import (
+        MATCH_STAGES,
+        MappingError,
+        match_files,
+        parse_map,
+    )
 
     started = time.perf_counter()
     try:
-        counts = match_files(
-            left, right, parse_map(map), out, left_id, right_id,
-            MatchSettings(link_threshold=threshold, review_threshold=min(0.5, threshold)),
-        )  # fmt: skip
+        with progress_bar("matching", total=len(MATCH_STAGES)) as bar:
+            counts = match_files(
+                left, right, parse_map(map), out, left_id, right_id,
+                MatchSettings(link_threshold=threshold, review_threshold=min(0.5, threshold)),
+                progress=lambda done, what: bar.update(completed=done, description=what),
+            )  # fmt: skip
     except MappingError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from exc
@@ -460,6 +511,14 @@ def territories(
     scenario: list[str] = typer.Option(
         ["all"], help="min_travel, min_disruption, km_per_move=N (repeatable) or all."
     ),
+    contiguity: bool = typer.Option(
+        False, help="Each rep's units one connected set of the adjacency."
+    ),
+    adjacency: Path | None = typer.Option(
+        None,
+        help="CSV unit_a,unit_b of neighbouring units, for --contiguity; "
+        "default: Delaunay triangulation of the units' coordinates.",
+    ),
     time_limit: float = typer.Option(60.0, help="Seconds per scenario; best solution after."),
     gap_limit: float = typer.Option(0.0, help="Stop at this proven gap (0 = prove optimality)."),
     out: Path | None = typer.Option(
@@ -468,8 +527,10 @@ def territories(
 ) -> None:
     """Re-align territories from files with the CP-SAT optimizer: for each scenario print
     status, proven gap, objective, travel, moves and the workload balance before/after."""
+    from dataclasses import replace
+
     from orchestration.territories.model import TerritoryInputError
-    from orchestration.territories.solver import solve
+    from orchestration.territories.solver import adjacency_graph, solve
     from orchestration.territories.standalone import (
         balance_line,
         load_instance,
@@ -478,21 +539,28 @@ def territories(
     )
 
     try:
-        instance = load_instance(units, reps, matrix, tolerance)
-        scenarios = [s for text in scenario for s in parse_scenario(text)]
+        instance = load_instance(units, reps, matrix, tolerance, adjacency)
+        scenarios = [
+            replace(s, contiguity=contiguity) for text in scenario for s in parse_scenario(text)
+        ]
+        if contiguity:
+            adjacency_graph(instance)  # derived now: missing coordinates are an input error
     except TerritoryInputError as exc:
         typer.secho(f"input error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"{len(instance.units)} units, {len(instance.reps)} reps, tolerance "
                f"{instance.tolerance}, mean workload {instance.mean_workload:,.2f}")  # fmt: skip
     results = []
-    for s in scenarios:
-        result = solve(instance, s, time_limit=time_limit, gap_limit=gap_limit)
-        results.append(result)
-        typer.echo(result.summary())
-        if result.ok:
-            typer.echo(balance_line("before", result, after=False))
-            typer.echo(balance_line("after ", result, after=True))
+    with progress_bar("scenarios", total=len(scenarios)) as bar:
+        for s in scenarios:
+            bar.update(description=f"solving {s.name} (up to {time_limit:g} s)")
+            result = solve(instance, s, time_limit=time_limit, gap_limit=gap_limit)
+            results.append(result)
+            typer.echo(result.summary())
+            if result.ok:
+                typer.echo(balance_line("before", result, after=False))
+                typer.echo(balance_line("after ", result, after=True))
+            bar.advance()
     if out:
         rows = write_proposal(out, instance, results)
         typer.echo(f"{rows:,} rows written to {out}")

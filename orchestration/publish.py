@@ -15,11 +15,18 @@ For tools that read files rather than databases, every published table is also w
 Parquet under `exports/<version>/`, before the swap (a failed export publishes nothing);
 `exports/current` is a symlink switched atomically to the version published (or rolled
 back to).
+
+BI tools also find what dbt knows about each table: the table and column descriptions
+(dbt `persist_docs`, comments in the working database) are copied with the tables, and
+the stable views with business names (dbt models in `models/marts/bi`, views in the
+working database) are recreated in the published file over the published tables.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +42,10 @@ VERSION_PREFIX = "published_"
 
 class PublishBlocked(RuntimeError):
     """A blocking quality check failed: the previous published tables stay as they were."""
+
+
+class ViewNotPublishable(RuntimeError):
+    """A view to publish reads a table that is not published: it could not be queried."""
 
 
 class RollbackError(RuntimeError):
@@ -121,8 +132,10 @@ def publish(
     run_id: str,
     require_checks: bool = True,
     keep_versions: int = 7,
+    views: list[tuple[str, str]] = (),
 ) -> Publication:
-    """Copy `tables` ((schema, name) pairs) from the working database and swap them in."""
+    """Copy `tables` ((schema, name) pairs) from the working database into the published
+    file's main schema, recreate `views` (same schema and name) over them, and swap it in."""
     if require_checks:
         failures = failed_blocking_checks(working_db, run_id)
         if failures:
@@ -150,6 +163,9 @@ def publish(
                     f'CREATE TABLE pub.main."{name}" AS SELECT * FROM work."{schema}"."{name}"'
                 )
                 counts[name] = con.execute(f'SELECT count(*) FROM pub.main."{name}"').fetchone()[0]
+                _copy_comments(con, (schema, name), ("main", name))
+            for schema, name in views:
+                _publish_view(con, schema, name, set(tables))
             con.execute(
                 "CREATE TABLE pub.main._publication AS SELECT ? AS version, ? AS run_id, "
                 "current_timestamp::TIMESTAMP AS published_at, ? AS tables",
@@ -170,6 +186,83 @@ def publish(
         shutil.rmtree(export_staging, ignore_errors=True)
     prune_versions(published_db, keep_versions)
     return Publication(published_db, version, counts)
+
+
+def _copy_comments(con, source: tuple[str, str], target: tuple[str, str]) -> None:
+    """Carry the table (or view) and column comments of `work`.source over to `pub`.target:
+    CREATE TABLE AS SELECT copies data, not comments."""
+    kind, comment = con.execute(
+        "SELECT 'TABLE', comment FROM duckdb_tables() "
+        "WHERE database_name = 'work' AND schema_name = ? AND table_name = ? UNION ALL "
+        "SELECT 'VIEW', comment FROM duckdb_views() "
+        "WHERE database_name = 'work' AND schema_name = ? AND view_name = ?",
+        [*source, *source],
+    ).fetchone()
+    relation = f'pub."{target[0]}"."{target[1]}"'
+    if comment:
+        con.execute(f"COMMENT ON {kind} {relation} IS {sql_literal(comment)}")
+    for column, column_comment in con.execute(
+        "SELECT column_name, comment FROM duckdb_columns() WHERE database_name = 'work' "
+        "AND schema_name = ? AND table_name = ? AND comment IS NOT NULL ORDER BY column_index",
+        list(source),
+    ).fetchall():
+        con.execute(f'COMMENT ON COLUMN {relation}."{column}" IS {sql_literal(column_comment)}')
+
+
+_VIEW_BODY = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+.+?\s+AS\s+(.*?);?\s*$", re.S | re.I
+)
+
+
+def _publish_view(con, schema: str, name: str, published: set[tuple[str, str]]) -> None:
+    """Recreate the working database's view `schema.name` in `pub`, reading the published
+    tables (`main.<name>`) where it read the working ones (`<schema>.<name>`).
+
+    The references are rewritten on DuckDB's own parse tree (json_serialize_sql), not by
+    text search. They are left without a catalog, so the view works however the published
+    file is attached or opened."""
+    [(definition,)] = con.execute(
+        "SELECT sql FROM duckdb_views() "
+        "WHERE database_name = 'work' AND schema_name = ? AND view_name = ?",
+        [schema, name],
+    ).fetchall()
+    match = _VIEW_BODY.match(definition)
+    if match is None:
+        raise ViewNotPublishable(f"{schema}.{name}: cannot read its definition {definition!r}")
+    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [match.group(1)]).fetchone()[0])
+    if tree.get("error"):
+        raise ViewNotPublishable(f"{schema}.{name}: {tree.get('error_message')}")
+    unpublished = []
+
+    def rewrite(node) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and node.get("schema_name"):
+                source = (node["schema_name"], node["table_name"])
+                if source in published:
+                    node.update(catalog_name="", schema_name="main")
+                    node["qualified_name"] = {"path": ["main", source[1]]}
+                else:
+                    unpublished.append(".".join(source))
+            for value in node.values():
+                rewrite(value)
+        elif isinstance(node, list):
+            for value in node:
+                rewrite(value)
+
+    rewrite(tree)
+    if unpublished:
+        raise ViewNotPublishable(
+            f"{schema}.{name} reads {sorted(set(unpublished))}, which are not published"
+        )
+    body = con.execute("SELECT json_deserialize_sql(?::JSON)", [json.dumps(tree)]).fetchone()[0]
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS pub."{schema}"')
+    # Unqualified names in a view bind where the view is created: create it from inside pub.
+    con.execute("USE pub")
+    try:
+        con.execute(f'CREATE VIEW "{schema}"."{name}" AS {body}')
+    finally:
+        con.execute("USE memory")
+    _copy_comments(con, (schema, name), (schema, name))
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

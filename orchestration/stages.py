@@ -148,11 +148,11 @@ def dbt_build(settings: Settings) -> None:
     # buildable: the second part runs it, its staging parents being built already.
     build("--select", "staging", "--indirect-selection", "cautious")
     link_accounts(settings)
-    build(
-        "--exclude", "staging", "path:models/marts/territories", "--indirect-selection", "buildable"
-    )
+    # the BI views read the territory marts too: they come last
+    later = ("path:models/marts/territories", "path:models/marts/bi")
+    build("--exclude", "staging", *later, "--indirect-selection", "buildable")
     solve_territories(settings)
-    build("--select", "path:models/marts/territories", "--indirect-selection", "buildable")
+    build("--select", *later, "--indirect-selection", "buildable")
 
 
 def solve_territories(settings: Settings):
@@ -191,13 +191,14 @@ def validate_marts(settings: Settings, run_id: str) -> list[CheckOutcome]:
 
 
 def publish_marts(settings: Settings, run_id: str) -> Publication:
-    from orchestration.defs.transform.manifest import mart_models
+    from orchestration.defs.transform.manifest import mart_models, published_relations
 
-    marts = mart_models()
+    relations = published_relations(mart_models())
     return publish(
         settings.working_db,
         settings.published_db,
-        [*((m.schema, m.name) for m in marts), QUALITY_RESULTS],
+        [*relations["tables"], QUALITY_RESULTS],
         run_id,
         keep_versions=settings.company.publishing.keep_versions,
+        views=relations["views"],
     )

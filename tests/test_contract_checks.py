@@ -157,3 +157,44 @@ def test_rtm_status_reports_checks_and_freshness_with_trustworthy_exit_codes(
     monkeypatch.setenv("RTM_WAREHOUSE", str(tmp_path))
     result = CliRunner().invoke(app, ["status"])
     assert result.exit_code == 1 and "nothing published yet" in result.output
+
+
+def test_rtm_status_reports_a_late_source_late(working_db, tmp_path, monkeypatch):
+    """The freshness check of a late distributor, stored and published like a night's
+    results, reads LATE in `rtm status`; a warning keeps exit 0, an error makes it 1."""
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+    from orchestration.publish import QUALITY_RESULTS, publish
+    from orchestration.quality.results import store_results
+
+    with duckdb.connect(str(working_db)) as con:
+        _deliver(con, "distributor_sell_out", datetime(2026, 11, 8), "D01")
+        _deliver(con, "distributor_sell_out", datetime(2026, 9, 8), "D02")  # 73 days ago
+    outcomes = check_source(
+        working_db, CONTRACTS["distributor_sell_out"], FreshnessClock(now=datetime(2026, 11, 20))
+    )
+    store_results(working_db, "run-late", outcomes)
+    published = tmp_path / "warehouse" / "published.duckdb"
+    publish(working_db, published, [QUALITY_RESULTS], "run-late")
+    monkeypatch.setenv("RTM_WAREHOUSE", str(published.parent))
+
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0, result.output  # late is a warning: reported, not failing
+    lines = {line.split()[1]: line.split()[0] for line in result.output.splitlines()[2:]}
+    assert lines["distributor_sell_out(D02)"] == "LATE"
+    assert lines["distributor_sell_out(D01)"] == "fresh"
+    assert "0 failed (error), 1 warnings" in result.output
+
+    # the same lateness at error severity: scripts see exit 1
+    failing = [o for o in outcomes if o.check == "freshness(D02)"]
+    store_results(working_db, "run-late-error", [*outcomes])
+    with duckdb.connect(str(working_db)) as con:
+        con.execute(
+            "UPDATE quality.data_quality_results SET severity = 'error' "
+            "WHERE run_id = 'run-late-error' AND check_name = ?",
+            [failing[0].check],
+        )
+    publish(working_db, published, [QUALITY_RESULTS], "run-late-error", require_checks=False)
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 1 and "1 failed (error)" in result.output

@@ -48,8 +48,14 @@ def test_full_then_incremental_pull(listings, tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_ONLINE_KEY", "k")
     with BackgroundServer(listings, "k") as server:
         client = ListingsClient(_api(server.url))
-        first = client.pull(tmp_path / "landing", updated_since=None)
+        progress = []
+        first = client.pull(tmp_path / "landing", None, progress.append, log_every_pages=2)
         assert (first.records, first.pages) == (230, 5)
+        # a line every 2 pages while more pages follow (pages of 50 records)
+        assert [line.split(" (")[0] for line in progress] == [
+            "pulled 2 pages, 100 records so far",
+            "pulled 4 pages, 200 records so far",
+        ]
         lines = [json.loads(x) for x in first.file.read_text(encoding="utf-8").splitlines()]
         assert len({r["id"] for r in lines}) == 230
         assert first.watermark == max(r["updated_at"] for r in _records(230))

@@ -203,3 +203,31 @@ def test_an_in_process_run_gets_the_same_summary(warehouse, webhook, monkeypatch
     assert "D02 sellout_2026_10.csv is unreadable" in text
     assert "`sell_out` / `rows_reconcile`" in text
     assert [p["run_id"] for _, p in received] == [result.run_id]
+
+
+def test_cli_exit_codes_scripts_can_trust(warehouse, monkeypatch, tmp_path):
+    """0 done, 1 the work failed (a failed run, with its summary written), 2 bad input or
+    configuration, for every command that loads the company."""
+    from typer.testing import CliRunner
+
+    import orchestration.cli as cli
+
+    # a failed nightly run: exit 1, the failure summary named and written
+    with dg.instance_for_test() as instance:
+        failed = _failed_run(instance)
+    (warehouse / "landing" / "crm").mkdir(parents=True)
+    (warehouse / "landing" / "crm" / "accounts.csv").write_text("id\n")  # no generation
+    monkeypatch.setattr(cli, "run_nightly", lambda settings, **_: failed)
+    result = CliRunner().invoke(cli.app, ["run"])
+    assert result.exit_code == 1, result.output
+    assert "run failed" in result.output
+    assert (warehouse / "run_failures" / f"{failed.run_id}.md").exists()
+
+    # a company configuration that does not validate: exit 2 naming the key, nothing run
+    bad = tmp_path / "company.yaml"
+    bad.write_text("company: {name: X}\ndistributors: [{id: nope}]\n")
+    monkeypatch.setenv("RTM_COMPANY_CONFIG", str(bad))
+    for command in (["run"], ["status"], ["report"], ["ingest", "crm_accounts"]):
+        result = CliRunner().invoke(cli.app, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "configuration error" in result.output, command

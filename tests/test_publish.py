@@ -18,6 +18,7 @@ import pytest
 from orchestration.publish import (
     PublishBlocked,
     RollbackError,
+    ViewNotPublishable,
     list_versions,
     publish,
     rollback,
@@ -110,6 +111,81 @@ def test_published_file_opens_with_duckdb_1_4(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("1.4.") and "(12, 99.0)" in out.stdout
+
+
+def _documented_working_db(path: Path) -> Path:
+    """A working database as dbt leaves it: comments from persist_docs on the mart, and a
+    BI view (schema bi) over it, written as dbt writes refs (catalog.schema.table)."""
+    _working_db(path, 12)
+    with duckdb.connect(str(path)) as con:
+        con.execute("COMMENT ON TABLE marts.dim_accounts IS 'One row per active account.'")
+        con.execute(
+            "COMMENT ON COLUMN marts.dim_accounts.revenue IS 'Brand revenue, last 12 months, EUR'"
+        )
+        con.execute("CREATE SCHEMA IF NOT EXISTS bi")
+        con.execute(
+            "CREATE OR REPLACE VIEW bi.top_accounts AS WITH ranked AS (SELECT account_id, "
+            "revenue AS revenue_eur, rank() OVER (ORDER BY revenue DESC) AS revenue_rank "
+            'FROM "rtm"."marts"."dim_accounts") SELECT * FROM ranked WHERE revenue_rank <= 5'
+        )
+        con.execute("COMMENT ON VIEW bi.top_accounts IS 'The five largest accounts.'")
+        con.execute("COMMENT ON COLUMN bi.top_accounts.revenue_rank IS 'Rank by revenue, 1 first'")
+    return path
+
+
+def test_descriptions_and_bi_views_are_published(tmp_path):
+    work, published = tmp_path / "rtm.duckdb", tmp_path / "published.duckdb"
+    views = [("bi", "top_accounts")]
+    publish(_documented_working_db(work), published, TABLES, "run-1", views=views)
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute(
+            "SELECT comment FROM duckdb_tables() WHERE table_name = 'dim_accounts'"
+        ).fetchall() == [("One row per active account.",)]
+        assert con.execute(
+            "SELECT column_name, comment FROM duckdb_columns() "
+            "WHERE table_name IN ('dim_accounts', 'top_accounts') AND comment IS NOT NULL "
+            "ORDER BY ALL"
+        ).fetchall() == [
+            ("revenue", "Brand revenue, last 12 months, EUR"),
+            ("revenue_rank", "Rank by revenue, 1 first"),
+        ]
+        assert con.execute(
+            "SELECT comment FROM duckdb_views() WHERE view_name = 'top_accounts'"
+        ).fetchall() == [("The five largest accounts.",)]
+        # the view reads the published table (11 x 1.5 is the largest revenue), not the
+        # working database, which is not even attached here
+        assert con.execute(
+            "SELECT account_id, revenue_eur FROM bi.top_accounts WHERE revenue_rank = 1"
+        ).fetchall() == [("A000011", 16.5)]
+        assert con.execute("SELECT count(*) FROM bi.top_accounts").fetchone()[0] == 5
+    # the view survives the working database changing or disappearing
+    work.unlink()
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM bi.top_accounts").fetchone()[0] == 5
+    # and a BI tool's DuckDB 1.4 reads the view and the descriptions as well
+    script = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+        "print(con.execute('SELECT max(revenue_eur) FROM bi.top_accounts').fetchone()[0], "
+        "con.execute(\"SELECT comment FROM duckdb_columns() WHERE column_name = 'revenue'\")"
+        ".fetchone()[0])"
+    )
+    out = subprocess.run(
+        [str(COMPAT_PYTHON), "-c", script, str(published)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "16.5 Brand revenue, last 12 months, EUR"
+
+
+def test_a_view_over_an_unpublished_table_publishes_nothing(tmp_path):
+    work, published = tmp_path / "rtm.duckdb", tmp_path / "published.duckdb"
+    publish(_working_db(work, 5), published, TABLES, "run-1")
+    _documented_working_db(work)
+    with duckdb.connect(str(work)) as con:
+        con.execute("CREATE TABLE marts.internal_only AS SELECT 1 AS x")
+        con.execute("CREATE VIEW bi.leaky AS SELECT x FROM marts.internal_only")
+    with pytest.raises(ViewNotPublishable, match=r"bi.leaky reads \['marts.internal_only'\]"):
+        publish(work, published, TABLES, "run-2", views=[("bi", "leaky")])
+    assert _rows(published) == 5 and len(list_versions(published)) == 1
 
 
 def test_a_reader_holding_the_file_open_keeps_its_version(tmp_path):

@@ -176,3 +176,37 @@
         else match_method
     end
 {%- endmacro %}
+
+
+{#- crosswalk_columns(presence_column): the joined CTE's crosswalk_* columns, from a CTE named
+    crosswalk left-joined on the record's identity, and keeps_own_decision (true when the
+    crosswalk has no row for the record: presence_column, one of its join columns, is null). -#}
+{% macro crosswalk_columns(presence_column) -%}
+    crosswalk.account_id as crosswalk_account_id,
+    crosswalk.match_method as crosswalk_match_method,
+    crosswalk.match_rule as crosswalk_match_rule,
+    crosswalk.match_probability as crosswalk_match_probability,
+    crosswalk.evidence as crosswalk_evidence,
+    crosswalk.{{ presence_column }} is null as keeps_own_decision
+{%- endmacro %}
+
+
+{#- name_postcode_keys(name_column, postcode_column, address_column): the record's
+    name_postcode_key and name_postcode_number_key, built exactly as int_accounts__match_keys
+    builds them on the CRM side (normalize_name, '|', postcode[, '|', house number]); null
+    when a part is missing. -#}
+{% macro name_postcode_keys(name_column, postcode_column, address_column) -%}
+    case
+        when {{ normalize_name(name_column) }} is not null and {{ postcode_column }} is not null
+            then {{ dbt.concat([normalize_name(name_column), "'|'", postcode_column]) }}
+    end as name_postcode_key,
+    case
+        when
+            {{ normalize_name(name_column) }} is not null
+            and {{ postcode_column }} is not null
+            and {{ street_number(address_column) }} is not null
+            then {{ dbt.concat([
+                normalize_name(name_column), "'|'", postcode_column, "'|'", street_number(address_column)
+            ]) }}
+    end as name_postcode_number_key
+{%- endmacro %}

@@ -112,7 +112,7 @@ def pull_online(settings: Settings, source: str, log: Callable[[str], None]) -> 
         ).fetchone()[0]
     landing = settings.landing_dir / source_config.path.split("/")[0]
     client = ListingsClient(source_config.api)
-    result = client.pull(landing, latest)
+    result = client.pull(landing, latest, log)
     log(
         f"pulled {result.records} records in {result.pages} pages "
         f"({result.requests} requests, {result.retries} retries) since {latest or 'the beginning'}"

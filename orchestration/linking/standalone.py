@@ -4,6 +4,7 @@ reference, like the CRM)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def _load(con, path: Path, table: str, mapping: dict, side: int, id_col: str | N
              f"* EXCLUDE (_row) FROM {table}_raw")  # fmt: skip
 
 
+# The parts of match_files, as reported to its progress callback.
+MATCH_STAGES = ("reading the left file", "reading the right file", "matching", "writing pairs")
+
+
 def match_files(
     left: Path,
     right: Path,
@@ -72,17 +77,25 @@ def match_files(
     left_id: str | None = None,
     right_id: str | None = None,
     settings: MatchSettings | None = None,
+    progress: Callable[[int, str], None] | None = None,
 ) -> MatchCounts:
+    """`progress(stages done, what now)` is called as each of MATCH_STAGES starts and at the
+    end (rtm match draws its bar from it)."""
     settings = settings or MatchSettings()
+    report = progress or (lambda _done, _what: None)
     con = duckdb.connect()
     try:
+        report(0, MATCH_STAGES[0])
         _load(con, left, "mf_left", mapping, 0, left_id)
+        report(1, MATCH_STAGES[1])
         _load(con, right, "mf_right", mapping, 1, right_id)
+        report(2, MATCH_STAGES[2])
         # only the mapped fields take part (unmapped standard columns are null)
         keep = ["record_id", *mapping]
         run(con, f"CREATE OR REPLACE TEMP TABLE mf_l AS SELECT {', '.join(keep)} FROM mf_left")
         run(con, f"CREATE OR REPLACE TEMP TABLE mf_r AS SELECT {', '.join(keep)} FROM mf_right")
         match(con, "mf_l", "mf_r", settings)
+        report(3, MATCH_STAGES[3])
         run(
             con,
             f"""COPY (
@@ -107,6 +120,7 @@ def match_files(
             count(*) FILTER (WHERE left_id IS NULL)
             FROM match_result""",
         )[0]
+        report(len(MATCH_STAGES), "done")
         return MatchCounts(*row)
     finally:
         con.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,8 +89,17 @@ class ListingsClient:
             f"GET {url} failed after {self.api.max_retries + 1} attempts: {problem}"
         )
 
-    def pull(self, landing_dir: Path, updated_since: str | None) -> PullResult:
-        """Pull every record changed after the watermark into one landed JSONL file."""
+    def pull(
+        self,
+        landing_dir: Path,
+        updated_since: str | None,
+        log: Callable[[str], None] | None = None,
+        log_every_pages: int = 20,
+    ) -> PullResult:
+        """Pull every record changed after the watermark into one landed JSONL file.
+
+        `log` gets a progress line every `log_every_pages` pages: the API gives no total up
+        front, so the line says what is done (pages, records, newest update seen)."""
         landing_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         final = landing_dir / f"listings_{stamp}.jsonl"
@@ -113,6 +123,8 @@ class ListingsClient:
                     cursor = body.get("next_cursor")
                     if not cursor:
                         break
+                    if log is not None and pages % log_every_pages == 0:
+                        log(f"pulled {pages} pages, {records:,} records so far (up to {watermark})")
         except BaseException:
             # A failed pull leaves nothing behind: the next night pulls from the same watermark.
             partial.unlink(missing_ok=True)

@@ -42,6 +42,7 @@ import csv
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -244,6 +245,17 @@ def _check_header(ctx: Ctx, source: str, columns: list[tuple[str, str]]) -> list
 
 
 # ---------------------------------------------------------------------------------------
+# What generate_company reports to its progress callback, in order.
+GENERATION_PARTS = (
+    "outlets and products",
+    "CRM, products, sales force",
+    "sell-out and sell-in",
+    "calls, A&P, surveys",
+    "external and online records",
+    "ground truth",
+)
+
+
 def generate_company(
     out_dir: Path,
     accounts: int = 15000,
@@ -251,8 +263,19 @@ def generate_company(
     months: int = 24,
     end_month: str = "2026-10",
     company_config: Path | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> dict:
-    """Generate the sample company into out_dir; return a summary of what was written."""
+    """Generate the sample company into out_dir; return a summary of what was written.
+
+    `progress(done, total, what)` is called as each part is built and written (rtm sample
+    draws its bar from it)."""
+    parts = iter(enumerate([*GENERATION_PARTS, "written"]))
+
+    def next_part() -> None:
+        if progress is not None:
+            done, what = next(parts)
+            progress(done, len(GENERATION_PARTS), what)
+
     started = time.perf_counter()
     if accounts < 20:
         raise ValueError("accounts must be at least 20")
@@ -272,6 +295,7 @@ def generate_company(
     con.execute("SET threads = 2")
     ctx = Ctx(out_dir, landing, seed, window, cfg, con, _contract_columns())
 
+    next_part()
     products = build_products(seed, window)
     communes = load_communes()
     outlets, n_dup = build_outlets(seed, accounts, communes, products, window)
@@ -287,23 +311,29 @@ def generate_company(
     ap = _ap_spend_rows(ctx, outlets, crm)  # also sets outlets.ap_month (A&P uplift)
     truth_share = true_brand_share(outlets, window)
 
+    next_part()
     _write_products(ctx, products)
     _write_territories(ctx, sf)
     _write_reps(ctx, sf, communes)
     _write_crm(ctx, outlets, crm, communes, sf)
+    next_part()
     sell = _write_sell_out_and_direct(
         ctx, outlets, crm, rel, products, communes, dists, crm_row_of_outlet
     )
+    next_part()
     calls = _write_calls(ctx, outlets, crm, sf, rel, dist_ids, sell["dist_reps"])
     _write_ap_spend(ctx, ap, crm)
     _write_surveys(ctx, outlets, crm, sf)
+    next_part()
     ext = _write_external(ctx, outlets, communes, crm_row_of_outlet, crm)
     online = _write_online(ctx, outlets, communes, crm_row_of_outlet, crm)
 
+    next_part()
     _close_all(ctx, dists)
     gt = _write_ground_truth(ctx, outlets, crm, truth_share, sell, ext, online, communes)
     gt.update(_write_pattern_truth(ctx, crm, sell, calls, ap, dists))
     con.close()
+    next_part()
 
     families: dict[str, dict] = {}
     for sink, family in ctx.sinks:

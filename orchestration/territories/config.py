@@ -1,6 +1,6 @@
 """The territories configuration (examples/sample_company/territories.yaml): how accounts are
-grouped into assignable zones, how workload is counted, the tolerance band, the scenarios
-and the locked assignments. Validated with the company config, naming the key at fault.
+grouped into assignable zones, how workload is counted, the tolerance band, the scenarios,
+the locked assignments and whether territories must be contiguous (with which adjacency). Validated with the company config, naming the key at fault.
 `territories_dbt_vars()` turns it into the dbt var `territories`.
 """
 
@@ -10,8 +10,17 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 
+from orchestration.territories.adjacency import read_adjacency
+from orchestration.territories.model import TerritoryInputError
 from orchestration.territories.solver import Scenario
 from orchestration.yaml_config import read_yaml, validation_problems
 
@@ -39,9 +48,13 @@ class ScenarioConfig(_Strict):
     # km of yearly travel that one account moved away from its rep is worth; 0 = min travel,
     # null = min disruption (fewest moves, then least travel).
     km_per_move: float | None = Field(0.0, ge=0)
+    # each rep's zones one connected set; null = the top-level `contiguity`
+    contiguity: StrictBool | None = None
 
-    def scenario(self) -> Scenario:
-        return Scenario(self.name, self.km_per_move)
+    def scenario(self, contiguity: bool = False) -> Scenario:
+        """`contiguity`: the top-level default, when the scenario does not say."""
+        own = self.contiguity
+        return Scenario(self.name, self.km_per_move, contiguity if own is None else own)
 
 
 class WhiteSpace(_Strict):
@@ -81,6 +94,12 @@ class TerritoriesConfig(_Strict):
     # null = any rep. Smaller models on large companies; the gap is then relative to them.
     max_candidate_reps: int | None = Field(8, ge=1)
     locks_file: str | None = None
+    # every rep's zones one connected set of the adjacency (all scenarios unless a scenario
+    # says otherwise); slower: see README "Sales territories"
+    contiguity: StrictBool = False
+    # CSV unit_a,unit_b of neighbouring zones (ids of zone_level), relative to this file;
+    # null = derived from the zones' centroids (Delaunay triangulation)
+    adjacency_file: str | None = None
     white_space: WhiteSpace = WhiteSpace()
     # plan with this many generated reps when the roster is empty (see GeneratedReps)
     generated_reps: GeneratedReps | None = None
@@ -120,6 +139,14 @@ def load_territories_config(path: Path | str) -> TerritoriesConfig:
         raise TerritoriesConfigError(f"{path}: {validation_problems(exc)}") from exc
     if config.locks_file:
         load_locks(path.resolve().parent / config.locks_file)
+    if config.adjacency_file:
+        adjacency = path.resolve().parent / config.adjacency_file
+        try:
+            read_adjacency(adjacency)
+        except TerritoryInputError as exc:
+            raise TerritoriesConfigError(f"{path}: adjacency_file: {exc}") from exc
+        # absolute, so the pipeline finds it wherever the config was loaded from
+        config = config.model_copy(update={"adjacency_file": str(adjacency)})
     return config
 
 

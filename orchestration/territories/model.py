@@ -8,6 +8,9 @@ Distances (km) come from one of three places, first that applies:
 2. a unit-to-unit matrix (`from_id, to_id, distance`), each rep's office being a unit
    (`office_unit` column of the reps file),
 3. coordinates (haversine great-circle km between the unit and the rep's office).
+
+`adjacency` (pairs of unit ids that touch) is only needed for contiguous territories; see
+`adjacency.py` for where it comes from.
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ class Instance:
     tolerance: Tolerance = field(default_factory=Tolerance)
     unit_rep_km: dict[tuple[str, str], float] | None = None
     unit_unit_km: dict[tuple[str, str], float] | None = None
+    # undirected pairs of neighbouring units; None = derive from coordinates when needed
+    adjacency: list[tuple[str, str]] | None = None
 
     def __post_init__(self):
         ids = [u.id for u in self.units]
@@ -107,6 +112,11 @@ class Instance:
                 raise TerritoryInputError(f"unit {u.id}: negative workload {u.workload}")
             if u.locked_rep is not None and u.locked_rep not in known:
                 raise TerritoryInputError(f"unit {u.id}: locked to unknown rep {u.locked_rep}")
+        unit_ids = set(ids)
+        for a, b in self.adjacency or []:
+            for end in (a, b):
+                if end not in unit_ids:
+                    raise TerritoryInputError(f"adjacency pair {a},{b}: unknown unit {end}")
 
     @property
     def mean_workload(self) -> float:

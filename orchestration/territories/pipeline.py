@@ -7,19 +7,28 @@ calls per year of the class guideline x (call time + travel time per visit), for
 whose class is not served remotely. Visits = those calls; travel = distance from the
 zone's centroid to the rep's home x visits (one-way km per year). The zone's current rep is
 the rep (of the configured roles) owning most of its accounts; moving it moves the
-accounts owned by the others. A zone without workload stays with its current rep.
+accounts owned by the others. A zone without workload stays with its current rep, except
+in a contiguous scenario, where it goes with the territory around it (locked, it could
+cut a territory in two).
+
+Contiguity (per scenario): zones are neighbours per the company's `adjacency_file`
+(pairs through zones without active accounts joined, see adjacency.restrict) or, without
+one, per the Delaunay triangulation of the zones' centroids.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orchestration.territories.adjacency import delaunay_adjacency, read_adjacency, restrict
 from orchestration.territories.config import TerritoriesConfig, load_locks
 from orchestration.territories.model import Instance, Rep, Tolerance, Unit
 from orchestration.territories.solver import ScenarioResult, solve
+
+NO_GUIDELINE = "no call guideline: stays with its rep"
 
 SCHEMA = "territories"
 TABLE = "territory_solution"
@@ -74,6 +83,7 @@ class TerritoryRun:
     rows: int
     seconds: float
     locks_ignored: list[str] = field(default_factory=list)
+    adjacency: str | None = None  # where the neighbours came from, when a scenario needed them
 
     def summary(self) -> str:
         if self.instance is None:
@@ -83,6 +93,8 @@ class TerritoryRun:
             f"{self.instance.tolerance}, {self.zones_without_coordinates} zones without "
             f"coordinates left out"
         )
+        if self.adjacency:
+            head += f", adjacency: {self.adjacency}"
         return "; ".join([head, *(r.summary() for r in self.results)])
 
 
@@ -165,7 +177,7 @@ def build_instance(con, config: TerritoriesConfig, locks_path: Path | None):
         if zone_id in locked:
             lock_rep, reasons[zone_id] = locked[zone_id]
         elif workload == 0 and current is not None:
-            lock_rep, reasons[zone_id] = current, "no call guideline: stays with its rep"
+            lock_rep, reasons[zone_id] = current, NO_GUIDELINE
         units.append(
             Unit(
                 id=zone_id,
@@ -242,26 +254,45 @@ def run_territories(
         instance, left_out, reasons, ignored = build_instance(con, config, locks_path)
         for problem in ignored:
             log(f"lock ignored: {problem}")
+        scenarios = [s.scenario(config.contiguity) for s in config.scenarios]
+        contiguous, adjacency = None, None
+        if any(s.contiguity for s in scenarios):
+            contiguous, adjacency = contiguous_instance(instance, config, reasons)
+            log(f"adjacency: {adjacency}")
         solved_at = datetime.now(UTC).replace(tzinfo=None)
         results, rows = [], []
         reps = {r.id: r for r in instance.reps}
-        for order, scenario_config in enumerate(config.scenarios, start=1):
+        for order, (scenario_config, scenario) in enumerate(
+            zip(config.scenarios, scenarios, strict=True), start=1
+        ):
+            solved = contiguous if scenario.contiguity else instance
             result = solve(
-                instance,
-                scenario_config.scenario(),
+                solved,
+                scenario,
                 time_limit=config.time_limit_seconds,
                 max_candidates=config.max_candidate_reps,
                 gap_limit=config.gap_limit,
-                # the previous scenario's proposal is within the band: a feasible start for
-                # a weighted scenario (min disruption starts better from today's assignment)
+                # the previous scenario's proposal is within the band (and connected, if of
+                # a contiguous scenario): a feasible start for a weighted scenario (min
+                # disruption starts better from today's assignment)
                 hint=None
                 if scenario_config.km_per_move is None
-                else next((r.assignment for r in reversed(results) if r.ok), None),
+                else next(
+                    (
+                        r.assignment
+                        for r in sorted(
+                            reversed(results), key=lambda r: r.contiguity != scenario.contiguity
+                        )
+                        if r.ok
+                    ),
+                    None,
+                ),
             )
             log(result.summary())
             results.append(result)
-            for u in instance.units:
+            for u in solved.units:
                 proposed = result.assignment.get(u.id)
+                is_locked = u.locked_rep is not None and u.id in reasons
                 d_cur = instance.distance(u, reps[u.current_rep]) if u.current_rep else None
                 d_new = instance.distance(u, reps[proposed]) if proposed else None
                 moved = u.moved_accounts(proposed) if proposed else None
@@ -289,8 +320,8 @@ def run_territories(
                         proposed,
                         None if proposed is None else proposed != u.current_rep,
                         moved,
-                        u.locked_rep is not None and u.id in reasons,
-                        reasons.get(u.id),
+                        is_locked,
+                        reasons.get(u.id) if is_locked else None,
                         d_cur,
                         d_new,
                         None if d_cur is None else d_cur * u.visits,
@@ -307,5 +338,24 @@ def run_territories(
             con.execute(f"insert into {SCHEMA}.{TABLE} select * from solution")
             con.unregister("solution")
     return TerritoryRun(
-        instance, results, left_out, len(rows), time.perf_counter() - started, ignored
+        instance, results, left_out, len(rows), time.perf_counter() - started, ignored, adjacency
     )
+
+
+def contiguous_instance(
+    instance: Instance, config: TerritoriesConfig, reasons: dict[str, str]
+) -> tuple[Instance, str]:
+    """The instance for contiguous scenarios: zones without workload unlocked (they follow
+    the territory around them), with its adjacency; and a line saying where that came from."""
+    units = [
+        replace(u, locked_rep=None) if reasons.get(u.id) == NO_GUIDELINE else u
+        for u in instance.units
+    ]
+    if config.adjacency_file:
+        given = read_adjacency(config.adjacency_file)
+        edges = restrict(given, {u.id for u in units})
+        source = f"{len(edges):,} pairs from {config.adjacency_file} ({len(given):,} given)"
+    else:
+        edges = delaunay_adjacency(units)
+        source = f"{len(edges):,} pairs, Delaunay triangulation of the zone centroids"
+    return replace(instance, units=units, adjacency=edges), source

@@ -1,11 +1,13 @@
 """`rtm territories`: the optimizer on files, without the pipeline (e.g. a published
-territory-design benchmark): units.csv, reps.csv, an optional distance matrix."""
+territory-design benchmark): units.csv, reps.csv, an optional distance matrix and, for
+contiguous territories, an optional adjacency file (unit_a,unit_b)."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
+from orchestration.territories.adjacency import read_adjacency
 from orchestration.territories.model import (
     Instance,
     TerritoryInputError,
@@ -43,10 +45,22 @@ def parse_scenario(text: str) -> list[Scenario]:
     )
 
 
-def load_instance(units: Path, reps: Path, matrix: Path | None, tolerance: str) -> Instance:
+def load_instance(
+    units: Path,
+    reps: Path,
+    matrix: Path | None,
+    tolerance: str,
+    adjacency: Path | None = None,
+) -> Instance:
     rep_list = read_reps(reps)
     distances = read_matrix(matrix, rep_list) if matrix else {}
-    return Instance(read_units(units), rep_list, Tolerance.parse(tolerance), **distances)
+    return Instance(
+        read_units(units),
+        rep_list,
+        Tolerance.parse(tolerance),
+        adjacency=read_adjacency(adjacency) if adjacency else None,
+        **distances,
+    )
 
 
 def balance_line(label: str, result: ScenarioResult, after: bool) -> str:

@@ -4,7 +4,7 @@ import dagster as dg
 
 from orchestration.contracts import load_contracts
 from orchestration.defs.resources import RtmResource
-from orchestration.defs.transform.manifest import mart_models
+from orchestration.defs.transform.manifest import mart_models, published_relations
 from orchestration.publish import QUALITY_RESULTS, PublishBlocked, publish
 
 PUBLISHED_KEY = dg.AssetKey(["published_warehouse"])
@@ -12,6 +12,7 @@ PUBLISHED_KEY = dg.AssetKey(["published_warehouse"])
 
 def build_publish_defs() -> dg.Definitions:
     marts = mart_models()
+    relations = published_relations(marts)
     # every mart with expectations and every source (its contract suite) must have results
     checked = sorted([*(m.name for m in marts if m.expectations), *load_contracts()])
 
@@ -35,9 +36,10 @@ def build_publish_defs() -> dg.Definitions:
             publication = publish(
                 settings.working_db,
                 settings.published_db,
-                [*((m.schema, m.name) for m in marts), QUALITY_RESULTS],
+                [*relations["tables"], QUALITY_RESULTS],
                 run_id=context.run_id,
                 keep_versions=settings.company.publishing.keep_versions,
+                views=relations["views"],
             )
         except PublishBlocked as blocked:
             raise dg.Failure(description=str(blocked)) from blocked
@@ -46,6 +48,7 @@ def build_publish_defs() -> dg.Definitions:
                 "path": dg.MetadataValue.path(str(publication.path)),
                 "version": publication.version,
                 "tables": dg.MetadataValue.json(publication.tables),
+                "views": [".".join(v) for v in relations["views"]],
             }
         )
 

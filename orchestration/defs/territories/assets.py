@@ -50,6 +50,7 @@ def build_territories_defs() -> dg.Definitions:
                 "travel_km": r.travel_km,
                 "moved_accounts": r.moved_accounts,
                 "seconds": round(r.solve_seconds, 1),
+                "contiguity": r.contiguity,
                 "message": r.message,
             }
             for r in run.results
@@ -63,6 +64,8 @@ def build_territories_defs() -> dg.Definitions:
                 "seconds": round(run.seconds, 1),
                 "scenarios": dg.MetadataValue.json(scenarios),
                 "locks_ignored": dg.MetadataValue.json(run.locks_ignored),
+                # where the zones' neighbours came from, when a scenario is contiguous
+                "adjacency": run.adjacency or "",
             }
         )
 

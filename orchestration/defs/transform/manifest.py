@@ -21,6 +21,9 @@ class MartModel:
     expectations: tuple[dict, ...]
     # meta.requires_sources: sources without which the mart is empty on purpose
     requires_sources: tuple[str, ...] = ()
+    # views (the BI views of models/marts/bi) are recreated in the published file over the
+    # published tables rather than copied as data
+    is_view: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -44,6 +47,15 @@ def mart_models() -> list[MartModel]:
                 key=dbt_translator.get_asset_spec(manifest, unique_id, project).key,
                 expectations=tuple(meta.get("quality") or ()),
                 requires_sources=tuple(meta.get("requires_sources") or ()),
+                is_view=node.get("config", {}).get("materialized") == "view",
             )
         )
     return marts
+
+
+def published_relations(marts: list[MartModel]) -> dict[str, list[tuple[str, str]]]:
+    """(schema, name) of the marts publish copies as tables and of those it recreates as views."""
+    return {
+        "tables": [(m.schema, m.name) for m in marts if not m.is_view],
+        "views": [(m.schema, m.name) for m in marts if m.is_view],
+    }

@@ -113,22 +113,7 @@ keyed as (
         customer_siret as siret_key,
         {{ normalize_phone('customer_phone') }} as phone_key,
         {{ normalize_name('customer_name') }} as customer_name_normalized,
-        case
-            when
-                {{ normalize_name('customer_name') }} is not null
-                and customer_postcode is not null
-                then {{ dbt.concat([normalize_name('customer_name'), "'|'", "customer_postcode"]) }}
-        end as name_postcode_key,
-        case
-            when
-                {{ normalize_name('customer_name') }} is not null
-                and customer_postcode is not null
-                and {{ street_number('customer_address') }} is not null
-                then {{ dbt.concat([
-                    normalize_name('customer_name'), "'|'", "customer_postcode", "'|'",
-                    street_number('customer_address')
-                ]) }}
-        end as name_postcode_number_key
+        {{ name_postcode_keys('customer_name', 'customer_postcode', 'customer_address') }}
     from customers
 
 ),
@@ -179,12 +164,7 @@ joined as (
     -- (linking not run yet); otherwise the crosswalk decides.
     select
         linked.*,
-        crosswalk.account_id as crosswalk_account_id,
-        crosswalk.match_method as crosswalk_match_method,
-        crosswalk.match_rule as crosswalk_match_rule,
-        crosswalk.match_probability as crosswalk_match_probability,
-        crosswalk.evidence as crosswalk_evidence,
-        crosswalk.distributor_id is null as keeps_own_decision
+        {{ crosswalk_columns('distributor_id') }}
     from linked
     left join crosswalk
         on

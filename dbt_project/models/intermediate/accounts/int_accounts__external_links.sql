@@ -20,19 +20,7 @@ keyed as (
         *,
         {{ street_number('address') }} as street_number,
         siret as siret_key,
-        case
-            when {{ normalize_name('company_name') }} is not null and postcode is not null
-                then {{ dbt.concat([normalize_name('company_name'), "'|'", "postcode"]) }}
-        end as name_postcode_key,
-        case
-            when
-                {{ normalize_name('company_name') }} is not null
-                and postcode is not null
-                and {{ street_number('address') }} is not null
-                then {{ dbt.concat([
-                    normalize_name('company_name'), "'|'", "postcode", "'|'", street_number('address')
-                ]) }}
-        end as name_postcode_number_key
+        {{ name_postcode_keys('company_name', 'postcode', 'address') }}
     from firmographics
 
 ),
@@ -77,12 +65,7 @@ joined as (
     -- the deterministic decision stands only when the crosswalk has no row for the record
     select
         linked.*,
-        crosswalk.account_id as crosswalk_account_id,
-        crosswalk.match_method as crosswalk_match_method,
-        crosswalk.match_rule as crosswalk_match_rule,
-        crosswalk.match_probability as crosswalk_match_probability,
-        crosswalk.evidence as crosswalk_evidence,
-        crosswalk.external_id is null as keeps_own_decision
+        {{ crosswalk_columns('external_id') }}
     from linked
     left join crosswalk on linked.external_id = crosswalk.external_id
 

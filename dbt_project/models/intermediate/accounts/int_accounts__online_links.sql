@@ -24,19 +24,7 @@ keyed as (
             when {{ normalize_website('website') }} is not null and department_code is not null
                 then {{ dbt.concat([normalize_website('website'), "'|'", "department_code"]) }}
         end as website_key,
-        case
-            when {{ normalize_name('listing_name') }} is not null and postcode is not null
-                then {{ dbt.concat([normalize_name('listing_name'), "'|'", "postcode"]) }}
-        end as name_postcode_key,
-        case
-            when
-                {{ normalize_name('listing_name') }} is not null
-                and postcode is not null
-                and {{ street_number('address') }} is not null
-                then {{ dbt.concat([
-                    normalize_name('listing_name'), "'|'", "postcode", "'|'", street_number('address')
-                ]) }}
-        end as name_postcode_number_key
+        {{ name_postcode_keys('listing_name', 'postcode', 'address') }}
     from listings
 
 ),
@@ -84,12 +72,7 @@ joined as (
     -- the deterministic decision stands only when the crosswalk has no row for the listing
     select
         linked.*,
-        crosswalk.account_id as crosswalk_account_id,
-        crosswalk.match_method as crosswalk_match_method,
-        crosswalk.match_rule as crosswalk_match_rule,
-        crosswalk.match_probability as crosswalk_match_probability,
-        crosswalk.evidence as crosswalk_evidence,
-        crosswalk.listing_id is null as keeps_own_decision
+        {{ crosswalk_columns('listing_id') }}
     from linked
     left join crosswalk
         on

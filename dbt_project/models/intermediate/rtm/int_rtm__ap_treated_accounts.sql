@@ -1,6 +1,6 @@
 -- Grain: one row per active account x A&P spend type it ever received (spend_type +
 -- account_id): the account's difference-in-differences contribution to ap_returns.
--- Treatment month m = the month of the account's first spend of that type. Its change =
+-- Treatment month m and its window: int_rtm__ap_first_spends. Its change =
 -- brand revenue in the post_months from m on - brand revenue in the pre_months before m
 -- (pre scaled to the post window length: x post_months / pre_months). The matched control is
 -- the mean of the same change, over the same calendar months, of the comparison accounts of
@@ -15,9 +15,9 @@
 {%- set post_months = ap['post_months'] | int %}
 with
 
-periods as (
+windowed as (
 
-    select * from {{ ref('int_reporting__periods') }}
+    select * from {{ ref('int_rtm__ap_first_spends') }}
 
 ),
 
@@ -39,92 +39,6 @@ monthly_sales as (
         sales_month,
         revenue_eur
     from {{ ref('int_accounts__monthly_sales') }}
-
-),
-
-segments as (
-
-    select
-        account_id,
-        channel,
-        tier,
-        plan
-    from {{ ref('account_segments') }}
-
-),
-
-potential as (
-
-    select
-        account_id,
-        size_band
-    from {{ ref('int_accounts__potential') }}
-
-),
-
-accounts as (
-
-    select
-        segments.account_id,
-        segments.tier,
-        segments.plan,
-        coalesce(segments.channel, 'unknown') as channel,
-        coalesce(potential.size_band, 'unknown') as size_band
-    from segments
-    left join potential on segments.account_id = potential.account_id
-
-),
-
-data_window as (
-
-    select
-        periods.as_of_month_start,
-        min(monthly_sales.sales_month) as data_start_month
-    from periods
-    cross join monthly_sales
-    group by periods.as_of_month_start
-
-),
-
-first_spend as (
-
-    select
-        account_id,
-        spend_type,
-        min(spend_month) as first_spend_month
-    from spend
-    group by account_id, spend_type
-
-),
-
-treated as (
-
-    select
-        first_spend.spend_type,
-        first_spend.account_id,
-        accounts.tier,
-        accounts.plan,
-        accounts.channel,
-        accounts.size_band,
-        first_spend.first_spend_month,
-        {{ add_months('first_spend.first_spend_month', -pre_months) }} as pre_start_month,
-        {{ add_months('first_spend.first_spend_month', post_months) }} as post_end_month,
-        data_window.data_start_month,
-        data_window.as_of_month_start
-    from first_spend
-    inner join accounts on first_spend.account_id = accounts.account_id
-    cross join data_window
-
-),
-
-windowed as (
-
-    select
-        *,
-        pre_start_month >= data_start_month
-        and {{ add_months('first_spend_month', post_months - 1) }} <= as_of_month_start
-            as has_full_window
-    from treated
 
 ),
 
