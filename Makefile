@@ -16,7 +16,7 @@ export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install run dev test lint manifest sample bench bench-match clean validate
+.PHONY: install run full-refresh dev test lint manifest sample bench bench-match clean validate
 
 $(BIN)/rtm: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ manifest: $(MANIFEST) ## build dbt's manifest once, so Dagster does not parse db
 
 run: install manifest ## generate the sample company if needed, run the nightly job, print a summary
 	$(BIN)/rtm run
+
+full-refresh: install manifest ## the nightly job with every incremental model rebuilt (after a config or logic change)
+	$(BIN)/rtm run --full-refresh
 
 dev: install manifest ## open the Dagster UI on the same data (http://127.0.0.1:3000)
 	$(BIN)/rtm online-server & echo $$! > .dagster_home/online-server.pid; \

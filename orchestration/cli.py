@@ -1,7 +1,8 @@
 """`rtm`: the command line for people who run the pipeline.
 
 rtm sample         generate the sample company into the warehouse folder
-rtm run            run the nightly job once (generating the sample first if needed)
+rtm run            run the nightly job once (generating the sample first if needed;
+                   --full-refresh rebuilds the incremental models)
 rtm online-server  serve the sample company's online listings API on loopback
 rtm ingest SOURCE  load one source's landing files (debugging a new layout)
 rtm whatif --set weights.opportunity=0.4   priorities with other scoring settings, compared
@@ -115,6 +116,11 @@ def run(
     generate: bool = typer.Option(
         True, help="Generate the sample company if no landing files exist."
     ),
+    full_refresh: bool = typer.Option(
+        False,
+        "--full-refresh",
+        help="Rebuild the incremental models from all loaded data (the full_refresh job).",
+    ),
 ) -> None:
     """Run the nightly job once, in process, and print what was published."""
     settings = _settings()
@@ -123,7 +129,7 @@ def run(
         from orchestration.sample.generator import generate_company
 
         generate_company(settings.warehouse_dir)
-    result = run_nightly(settings)
+    result = run_nightly(settings, full_refresh=full_refresh)
     if not result.success:
         typer.secho("run failed: see the messages above and the Dagster UI (make dev)", fg="red")
         _write_failure_summary(settings, result)
@@ -136,13 +142,14 @@ def run(
     os._exit(0)
 
 
-def run_nightly(settings: Settings, instance=None):
-    """Execute the nightly job in this process (one DuckDB writer at a time)."""
+def run_nightly(settings: Settings, instance=None, full_refresh: bool = False):
+    """Execute the nightly job (or the full_refresh job) in this process (one DuckDB writer
+    at a time)."""
 
-    from orchestration.definitions import NIGHTLY_JOB, defs
+    from orchestration.definitions import FULL_REFRESH_JOB, NIGHTLY_JOB, defs
 
     definitions = defs() if callable(defs) else defs
-    job = definitions.resolve_job_def(NIGHTLY_JOB)
+    job = definitions.resolve_job_def(FULL_REFRESH_JOB if full_refresh else NIGHTLY_JOB)
     with sample_online_api(settings), nullcontext(instance) if instance else _instance() as inst:
         return job.execute_in_process(instance=inst, raise_on_error=False)
 

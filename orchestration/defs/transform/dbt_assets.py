@@ -60,6 +60,14 @@ class RtmDbtTranslator(DagsterDbtTranslator):
         )
 
 
+class DbtBuildConfig(dg.Config):
+    """full_refresh: rebuild the incremental models (int_sell_out_lines__linked) from every
+    loaded line instead of applying tonight's changes; the full_refresh job sets it, for
+    when a configuration or model logic changed in a way the models cannot see."""
+
+    full_refresh: bool = False
+
+
 def translator() -> RtmDbtTranslator:
     return RtmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
@@ -71,14 +79,20 @@ def build_dbt_defs() -> dg.Definitions:
     @dbt_assets(
         manifest=project.manifest_path, dagster_dbt_translator=translator(), name="account_rtm_dbt"
     )
-    def account_rtm_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, rtm: RtmResource):
+    def account_rtm_dbt(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        rtm: RtmResource,
+        config: DbtBuildConfig,
+    ):
         from orchestration.stages import dbt_environment, dbt_vars
 
         settings = rtm.settings()
         # dbt reads the working database path from the environment (see profiles.yml).
         os.environ.update(dbt_environment(settings))
+        refresh = ["--full-refresh"] if config.full_refresh else []
         yield from dbt.cli(
-            ["build", "--vars", json.dumps(dbt_vars(settings))], context=context
+            ["build", *refresh, "--vars", json.dumps(dbt_vars(settings))], context=context
         ).stream()
 
     return dg.Definitions(
