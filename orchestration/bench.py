@@ -2,9 +2,10 @@
 transformations as bare SQL in DuckDB, and an incremental night.
 
 For each size:
-1. generate the sample company; hold back the files delivered on the last delivery day
-   (file modification time = delivery date, as the generator writes them; the online API's
-   pulls excepted): at the sample's sizes, one distributor's monthly sell-out file;
+1. generate the sample company; hold back the files of the last night that received
+   sell-out (file modification time = delivery date, as the generator writes them; the
+   online API's pulls excepted): at the sample's sizes, one distributor's monthly sell-out
+   file (1/120 of the history) and that month's declarations;
 2. full night: every other file, from an empty warehouse (ingestion, dbt, checks, publish);
 3. bare: every dbt model's compiled SQL of that night run straight in DuckDB
    (CREATE OR REPLACE TABLE/VIEW in dependency order, one connection, no dbt, no tests, no
@@ -17,8 +18,8 @@ Dagster assets call. The dbt stage is also split into its parts (dbt itself, acc
 linking, territory solving). Sizes: 20k and 200k accounts; BENCH_FULL=1 adds 1M.
 BENCH_SIZES overrides (comma-separated account counts). The generated company is kept in
 warehouse/bench_<accounts>_sample and reused (BENCH_REGENERATE=1 generates it again;
-BENCH_GENERATE_ONLY=1 only generates). Results: warehouse/bench_results.json
-and a Markdown table in warehouse/bench_results.md (docs/benchmarks.md quotes them).
+BENCH_GENERATE_ONLY=1 only generates). Results: warehouse/bench_results_<sizes>.json
+and a Markdown table in warehouse/bench_results_<sizes>.md (docs/benchmarks.md quotes them).
 """
 
 from __future__ import annotations
@@ -139,16 +140,26 @@ def bare_sql(settings, target: Path) -> int:
 
 
 def hold_back_last_day(landing: Path, held: Path) -> list[str]:
-    """Move the files delivered on the last delivery day out of the landing folder."""
+    """Move out of the landing folder the files of the last night that received sell-out:
+    those delivered on the last day a distributor sell-out file arrived, or later."""
     files = [
         p
         for p in landing.rglob("*")
         if p.is_file() and p.relative_to(landing).parts[0] not in PULLED_FOLDERS
     ]
-    last = max(datetime.fromtimestamp(p.stat().st_mtime).date() for p in files)
+
+    def day(path: Path):
+        return datetime.fromtimestamp(path.stat().st_mtime).date()
+
+    sell_out = [
+        p
+        for p in files
+        if p.relative_to(landing).parts[0] == "distributors" and "declarations" not in p.parts
+    ]
+    last = max(day(p) for p in sell_out)
     moved = []
     for path in files:
-        if datetime.fromtimestamp(path.stat().st_mtime).date() == last:
+        if day(path) >= last:
             target = held / path.relative_to(landing)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(path, target)
@@ -313,7 +324,7 @@ def main() -> None:
         f"python {sys.version.split()[0]}, load {os.getloadavg()[0]:.1f}"
     )
     rows = [bench_size(accounts) for accounts in sizes]
-    out = REPO_ROOT / "warehouse" / "bench_results.json"
+    out = REPO_ROOT / "warehouse" / f"bench_results_{'_'.join(map(str, sizes))}.json"
     out.write_text(json.dumps(rows, indent=2))
     (out.with_suffix(".md")).write_text(markdown(rows))
     print(f"results: {out} and {out.with_suffix('.md')}")
