@@ -48,6 +48,9 @@ def _run_stage(stage: str, warehouse: Path, accounts: int, night: str) -> tuple[
         "RTM_WAREHOUSE": str(warehouse),
         # dbt's compiled SQL of this warehouse's nights, apart from the project's target/
         "DBT_TARGET_PATH": str(warehouse / "dbt_target"),
+        # the sample's online API on a port of this size's own: a bench of another size, or
+        # another `make run`, serving the default port would otherwise answer instead
+        "RTM_ONLINE_API_URL": f"http://127.0.0.1:{_api_port(accounts)}",
     }
     log_dir = _log_dir(warehouse, accounts)
     started = time.perf_counter()
@@ -61,6 +64,16 @@ def _run_stage(stage: str, warehouse: Path, accounts: int, night: str) -> tuple[
         _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - started, usage.ru_maxrss / 1024 / 1024, child.returncode
+
+
+def _api_port(accounts: int) -> int:
+    import socket
+
+    port = 18_000 + accounts // 1_000 % 1_000
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"port {port} (the {accounts:,}-account bench's API) is taken")
+    return port
 
 
 def _log_dir(warehouse: Path, accounts: int) -> Path:
