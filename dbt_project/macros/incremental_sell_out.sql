@@ -146,21 +146,22 @@
 {%- endmacro %}
 
 
-{#- The model's filter: which lines to (re)insert tonight. -#}
-{% macro sell_out_lines_to_insert(lines) -%}
+{#- The model's filter: which lines to (re)insert tonight (columns of the lines, unqualified:
+    the changes table has none of their names). -#}
+{% macro sell_out_lines_to_insert() -%}
     {%- if sell_out_lines_has_state() %}
     {%- set changes = sell_out_lines_changes_relation() %}
     where
         exists (select 1 from {{ changes }} where kind = 'config')
-        or {{ lines }}.file_hash in (select key1 from {{ changes }} where kind = 'file')
-        or {{ lines }}.product_code in (select key1 from {{ changes }} where kind = 'product')
+        or file_hash in (select key1 from {{ changes }} where kind = 'file')
+        or product_code in (select key1 from {{ changes }} where kind = 'product')
         or exists (
             select 1
             from {{ changes }} as c
             where
                 c.kind = 'link'
-                and c.key1 = {{ lines }}.distributor_id
-                and c.key2 = {{ lines }}.distributor_account_code
+                and c.key1 = distributor_id
+                and c.key2 = distributor_account_code
         )
     {%- endif %}
 {%- endmacro %}

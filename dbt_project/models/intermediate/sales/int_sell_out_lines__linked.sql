@@ -27,8 +27,8 @@ with
 
 lines as (
 
-    select * from {{ ref('int_sell_out_lines__converted') }} as lines
-    {{ sell_out_lines_to_insert('lines') }}
+    select * from {{ ref('int_sell_out_lines__converted') }}
+    {{ sell_out_lines_to_insert() }}
 
 ),
 
