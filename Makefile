@@ -16,7 +16,7 @@ export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install run dev test lint manifest sample bench bench-match clean validate screenshots docs iowa
+.PHONY: install run full-refresh dev test lint manifest sample bench bench-match clean validate screenshots docs iowa
 
 $(BIN)/rtm: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ run: install manifest ## generate the sample company if needed, run the nightly 
 
 iowa: install manifest ## the whole pipeline on Iowa's real liquor sell-out (../shared/data/iowa_liquor; BRAND="SAZERAC COMPANY  INC" picks another vendor), into warehouse/iowa_liquor
 	$(BIN)/rtm run --example iowa_liquor $(if $(BRAND),--brand "$(BRAND)")
+
+full-refresh: install manifest ## the nightly job with every incremental model rebuilt (after a config or logic change)
+	$(BIN)/rtm run --full-refresh
 
 dev: install manifest ## open the Dagster UI on the same data (http://127.0.0.1:3000)
 	$(BIN)/rtm online-server & echo $$! > .dagster_home/online-server.pid; \

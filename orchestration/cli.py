@@ -1,7 +1,8 @@
 """`rtm`: the command line for people who run the pipeline.
 
 rtm sample         generate the sample company into the warehouse folder
-rtm run            run the nightly job once (generating the sample first if needed)
+rtm run            run the nightly job once (generating the sample first if needed;
+                   --full-refresh rebuilds the incremental models)
 rtm online-server  serve the sample company's online listings API on loopback
 rtm ingest SOURCE  load one source's landing files (debugging a new layout)
 rtm whatif --set weights.opportunity=0.4   priorities with other scoring settings, compared
@@ -131,6 +132,11 @@ def run(
     brand: str = typer.Option(
         None, help="Our brand for this run (the product master's brand), replacing own_brands."
     ),
+    full_refresh: bool = typer.Option(
+        False,
+        "--full-refresh",
+        help="Rebuild the incremental models from all loaded data (the full_refresh job).",
+    ),
 ) -> None:
     """Run the nightly job once, in process, and print what was published."""
     if example:
@@ -145,7 +151,9 @@ def run(
 
         generate_company(settings.warehouse_dir)
     with progress_bar("nightly run", total=None) as bar:
-        result = run_nightly(settings, progress=bar if is_interactive() else None)
+        result = run_nightly(
+            settings, progress=bar if is_interactive() else None, full_refresh=full_refresh
+        )
     if not result.success:
         typer.secho("run failed: see the messages above and the Dagster UI (make dev)", fg="red")
         _write_failure_summary(settings, result)
@@ -171,18 +179,26 @@ def use_example(name: str) -> None:
     os.environ.setdefault("RTM_WAREHOUSE", str(REPO_ROOT / "warehouse" / name))
 
 
-def run_nightly(settings: Settings, instance=None, progress: Bar | None = None):
-    """Execute the nightly job in this process (one DuckDB writer at a time).
+def run_nightly(
+    settings: Settings, instance=None, progress: Bar | None = None, full_refresh: bool = False
+):
+    """Execute the nightly job (or the full_refresh job) in this process (one DuckDB writer
+    at a time).
 
     With a progress bar, the bar counts the job's steps done / total and names the running
     step, and Dagster's console log shows warnings and errors only (the whole log is still
     stored in the Dagster instance, readable in the UI)."""
     import uuid
 
-    from orchestration.definitions import NIGHTLY_JOB, defs
+    from orchestration.definitions import (
+        FULL_REFRESH_JOB,
+        FULL_REFRESH_RUN_CONFIG,
+        NIGHTLY_JOB,
+        defs,
+    )
 
     definitions = defs() if callable(defs) else defs
-    job = definitions.resolve_job_def(NIGHTLY_JOB)
+    job = definitions.resolve_job_def(FULL_REFRESH_JOB if full_refresh else NIGHTLY_JOB)
     with sample_online_api(settings), nullcontext(instance) if instance else _instance() as inst:
         if progress is None:
             return job.execute_in_process(instance=inst, raise_on_error=False)
@@ -192,7 +208,10 @@ def run_nightly(settings: Settings, instance=None, progress: Bar | None = None):
             instance=inst,
             raise_on_error=False,
             run_id=run_id,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config={
+                **(FULL_REFRESH_RUN_CONFIG if full_refresh else {}),
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            },
         )
 
 

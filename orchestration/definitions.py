@@ -18,6 +18,9 @@ from orchestration.defs.territories.assets import build_territories_defs
 from orchestration.defs.transform.dbt_assets import build_dbt_defs
 
 NIGHTLY_JOB = "nightly_refresh"
+FULL_REFRESH_JOB = "full_refresh"
+# The full_refresh job's run config: the dbt asset rebuilds incremental models from scratch.
+FULL_REFRESH_RUN_CONFIG = {"ops": {"account_rtm_dbt": {"config": {"full_refresh": True}}}}
 
 
 def build_jobs(settings: Settings) -> dg.Definitions:
@@ -27,12 +30,24 @@ def build_jobs(settings: Settings) -> dg.Definitions:
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all(),
         executor_def=dg.in_process_executor,
-        description="Full refresh: ingest every source, build and test the dbt models, "
-        "validate the marts, publish if every blocking check passed.",
+        description="Nightly refresh: ingest the new files of every source, build and test "
+        "the dbt models (the sell-out line fact incrementally: new and restated files, "
+        "changed links and products), validate the marts, publish if every blocking check "
+        "passed.",
+    )
+    # The same flow with every incremental model rebuilt from all loaded data: run it when
+    # a configuration or model change is one the incremental models cannot detect.
+    full_refresh = dg.define_asset_job(
+        FULL_REFRESH_JOB,
+        selection=dg.AssetSelection.all(),
+        executor_def=dg.in_process_executor,
+        config=FULL_REFRESH_RUN_CONFIG,
+        description="Full refresh: the nightly flow with every incremental dbt model rebuilt "
+        "from all loaded data (dbt --full-refresh).",
     )
     schedule = settings.company.schedule
     return dg.Definitions(
-        jobs=[job],
+        jobs=[job, full_refresh],
         schedules=[
             dg.ScheduleDefinition(
                 name="nightly_refresh_schedule",

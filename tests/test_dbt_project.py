@@ -629,13 +629,19 @@ def test_manifest_has_the_expected_models_in_their_layers(manifest):
                 "staging": "staging", "intermediate": "intermediate", "marts": "marts"
             }[layer]  # fmt: skip
             assert node["schema"] == expected_schema, name
-            allowed = {"staging": {"view"}, "intermediate": {"table", "view"}, "marts": {"table"}}
+            allowed = {
+                "staging": {"view"},
+                "intermediate": {"table", "view", "incremental"},
+                "marts": {"table"},
+            }
             assert node["config"]["materialized"] in allowed[layer], name
         assert node["description"].strip(), f"{name} has no description"
         if layer == "staging":
             assert name.startswith("stg_"), name
         if layer == "intermediate":
             assert name.startswith("int_"), name
+    # the one table that grows with the history is maintained incrementally (issue 10)
+    assert models["int_sell_out_lines__linked"]["config"]["materialized"] == "incremental"
 
 
 def test_marts_have_enforced_contracts_with_every_column_documented(manifest):

@@ -98,6 +98,12 @@ def test_nightly_job_and_schedule():
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "Europe/Paris")
 
 
+def test_full_refresh_job_rebuilds_the_incremental_models():
+    job = _definitions().resolve_job_def("full_refresh")
+    assert job.executor_def.name == "in_process"
+    assert job.run_config == {"ops": {"account_rtm_dbt": {"config": {"full_refresh": True}}}}
+
+
 def test_model_layer_comes_from_the_model_folder():
     assert (
         model_layer({"resource_type": "model", "fqn": ["account_rtm", "marts", "dim_accounts"]})

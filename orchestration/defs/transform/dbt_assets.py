@@ -60,6 +60,14 @@ class RtmDbtTranslator(DagsterDbtTranslator):
         )
 
 
+class DbtBuildConfig(dg.Config):
+    """full_refresh: rebuild the incremental models (int_sell_out_lines__linked) from every
+    loaded line instead of applying tonight's changes; the full_refresh job sets it, for
+    when a configuration or model logic changed in a way the models cannot see."""
+
+    full_refresh: bool = False
+
+
 def translator() -> RtmDbtTranslator:
     return RtmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
@@ -71,7 +79,12 @@ def build_dbt_defs() -> dg.Definitions:
     @dbt_assets(
         manifest=project.manifest_path, dagster_dbt_translator=translator(), name="account_rtm_dbt"
     )
-    def account_rtm_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, rtm: RtmResource):
+    def account_rtm_dbt(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        rtm: RtmResource,
+        config: DbtBuildConfig,
+    ):
         from orchestration.stages import dbt_environment, dbt_vars
 
         settings = rtm.settings()
@@ -93,8 +106,9 @@ def build_dbt_defs() -> dg.Definitions:
                     )
                 },
             )
+        refresh = ["--full-refresh"] if config.full_refresh else []
         yield from dbt.cli(
-            ["build", "--vars", json.dumps(dbt_var_values)], context=context
+            ["build", *refresh, "--vars", json.dumps(dbt_var_values)], context=context
         ).stream()
 
     return dg.Definitions(

@@ -132,6 +132,7 @@ converted as (
         coded.sale_month,
         coded.source_file,
         coded.source_line,
+        coded.file_hash,
         coded.loaded_at
     from coded
     left join products on coded.sku = products.sku

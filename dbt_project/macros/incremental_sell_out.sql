@@ -1,0 +1,176 @@
+{#-
+  Incremental maintenance of int_sell_out_lines__linked (the line-level sell-out fact), see
+  the model's header. What a stored line depends on is summarized as "applied state" rows
+  (kind, key, fingerprint) kept in <model>__applied after each build:
+    file    : a loaded distributor sell-out file (its content hash), from the ingestion ledger
+    link    : a distributor customer code and its crosswalk decision
+    product : a product code (EAN or SKU) and the product row it resolves to
+    config  : the vars and the SQL of the model and its parents (one fingerprint)
+  A night compares the current state with the applied one: lines of new files are inserted,
+  lines of files no longer loaded (restated, superseded) are deleted, lines of codes whose
+  link or product changed are deleted and inserted again, and a changed configuration or
+  model SQL rebuilds every line.
+-#}
+
+{% macro sell_out_lines_applied_relation() -%}
+    {{ return(this.incorporate(path={"identifier": this.identifier ~ "__applied"})) }}
+{%- endmacro %}
+
+
+{% macro sell_out_lines_changes_relation() -%}
+    {{ return(this.incorporate(path={"identifier": this.identifier ~ "__changes"})) }}
+{%- endmacro %}
+
+
+{#- Incremental with a recorded state to compare with (else every line is rebuilt). -#}
+{% macro sell_out_lines_has_state() -%}
+    {{ return(is_incremental() and adapter.get_relation(
+        this.database, this.schema, this.identifier ~ '__applied') is not none) }}
+{%- endmacro %}
+
+
+{#- The vars the line conversion reads and the SQL of the models the lines go through:
+    changing any of them changes what every stored line would be. -#}
+{% macro sell_out_lines_config_fingerprint() -%}
+    {%- set parts = [
+        tojson(var('distributor_product_code_types', {})),
+        tojson(var('distributor_currencies', {})),
+        tojson(var('company_currency', 'EUR')),
+        tojson(var('fx_rates_to_company_currency', {})),
+        tojson(var('own_brands', [])),
+    ] -%}
+    {%- if execute -%}
+        {%- for node in graph.nodes.values() | sort(attribute='unique_id') -%}
+            {%- if node.resource_type == 'model' and node.name in (
+                'stg_distributors__sell_out_lines', 'stg_erp__products',
+                'int_sell_out_lines__converted', 'int_sell_out_lines__linked') -%}
+                {%- do parts.append(node.raw_code) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{- return(local_md5(parts | join('\n'))) -}}
+{%- endmacro %}
+
+
+{#- The current state, one row per (kind, key1, key2) with its fingerprint. -#}
+{% macro sell_out_lines_current_state() -%}
+    select
+        'file' as kind,
+        file_hash as key1,
+        '' as key2,
+        '' as fingerprint
+    from {{ ref('stg_ingestion__file_deliveries') }}
+    where source_name = 'distributor_sell_out' and is_loaded
+    union all
+    select
+        'link' as kind,
+        distributor_id as key1,
+        distributor_account_code as key2,
+        {{ surrogate_key([
+            'distributor_customer_id', 'account_id', 'match_method', 'match_confidence'
+        ]) }} as fingerprint
+    from {{ ref('int_accounts__distributor_links') }}
+    union all
+    select
+        'product' as kind,
+        code as key1,
+        '' as key2,
+        {{ dbt.listagg('fingerprint', "','", "order by fingerprint") }} as fingerprint
+    from (
+        select
+            ean as code,
+            {{ surrogate_key(['sku', 'ean', 'brand', 'category', 'bottles_per_case', 'bottle_size_l']) }}
+                as fingerprint
+        from {{ ref('stg_erp__products') }}
+        where ean is not null
+        union all
+        select
+            sku as code,
+            {{ surrogate_key(['sku', 'ean', 'brand', 'category', 'bottles_per_case', 'bottle_size_l']) }}
+                as fingerprint
+        from {{ ref('stg_erp__products') }}
+        where sku is not null
+    ) as product_codes
+    group by code
+    union all
+    select
+        'config' as kind,
+        '{{ sell_out_lines_config_fingerprint() }}' as key1,
+        '' as key2,
+        '' as fingerprint
+{%- endmacro %}
+
+
+{#- Rows of the current or the applied state that the other lacks: what changed. -#}
+{% macro sell_out_lines_changes() -%}
+    {%- set applied = sell_out_lines_applied_relation() %}
+    select kind, key1, key2
+    from (
+        (
+            select kind, key1, key2, fingerprint from ({{ sell_out_lines_current_state() }}) as cur
+            except
+            select kind, key1, key2, fingerprint from {{ applied }}
+        )
+        union all
+        (
+            select kind, key1, key2, fingerprint from {{ applied }}
+            except
+            select kind, key1, key2, fingerprint from ({{ sell_out_lines_current_state() }}) as cur
+        )
+    ) as changed
+    group by kind, key1, key2
+{%- endmacro %}
+
+
+{#- Pre-hook: delete the stored lines that are no longer right (see the header). -#}
+{% macro sell_out_lines_prune() -%}
+    {%- if sell_out_lines_has_state() %}
+    {%- set changes = sell_out_lines_changes_relation() %}
+    create or replace table {{ changes }} as
+    {{ sell_out_lines_changes() }};
+    delete from {{ this }}
+    where
+        exists (select 1 from {{ changes }} where kind = 'config')
+        or file_hash in (select key1 from {{ changes }} where kind = 'file')
+        or product_code in (select key1 from {{ changes }} where kind = 'product')
+        or exists (
+            select 1
+            from {{ changes }} as c
+            where
+                c.kind = 'link'
+                and c.key1 = {{ this }}.distributor_id
+                and c.key2 = {{ this }}.distributor_account_code
+        )
+    {%- elif is_incremental() %}
+    delete from {{ this }}
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- The model's filter: which lines to (re)insert tonight (columns of the lines, unqualified:
+    the changes table has none of their names). -#}
+{% macro sell_out_lines_to_insert() -%}
+    {%- if sell_out_lines_has_state() %}
+    {%- set changes = sell_out_lines_changes_relation() %}
+    where
+        exists (select 1 from {{ changes }} where kind = 'config')
+        or file_hash in (select key1 from {{ changes }} where kind = 'file')
+        or product_code in (select key1 from {{ changes }} where kind = 'product')
+        or exists (
+            select 1
+            from {{ changes }} as c
+            where
+                c.kind = 'link'
+                and c.key1 = distributor_id
+                and c.key2 = distributor_account_code
+        )
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Post-hook: what the table now reflects. -#}
+{% macro sell_out_lines_record_state() -%}
+    create or replace table {{ sell_out_lines_applied_relation() }} as
+    {{ sell_out_lines_current_state() }};
+    drop table if exists {{ sell_out_lines_changes_relation() }}
+{%- endmacro %}
