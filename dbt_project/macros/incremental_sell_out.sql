@@ -122,6 +122,27 @@
 {%- endmacro %}
 
 
+{#- The lines a night must (re)build: every line when the configuration changed, else those
+    of changed files, products and customer links. One predicate for the pre-hook's delete
+    and the model's insert, so what goes and what comes back are always the same lines;
+    line_prefix qualifies the line columns ('' for the model's own select). -#}
+{% macro sell_out_lines_changed(changes, line_prefix='') -%}
+    (
+        exists (select 1 from {{ changes }} where kind = 'config')
+        or {{ line_prefix }}file_hash in (select key1 from {{ changes }} where kind = 'file')
+        or {{ line_prefix }}product_code in (select key1 from {{ changes }} where kind = 'product')
+        or exists (
+            select 1
+            from {{ changes }} as c
+            where
+                c.kind = 'link'
+                and c.key1 = {{ line_prefix }}distributor_id
+                and c.key2 = {{ line_prefix }}distributor_account_code
+        )
+    )
+{%- endmacro %}
+
+
 {#- Pre-hook: delete the stored lines that are no longer right (see the header). -#}
 {% macro sell_out_lines_prune() -%}
     {%- if sell_out_lines_has_state() %}
@@ -129,18 +150,7 @@
     create or replace table {{ changes }} as
     {{ sell_out_lines_changes() }};
     delete from {{ this }}
-    where
-        exists (select 1 from {{ changes }} where kind = 'config')
-        or file_hash in (select key1 from {{ changes }} where kind = 'file')
-        or product_code in (select key1 from {{ changes }} where kind = 'product')
-        or exists (
-            select 1
-            from {{ changes }} as c
-            where
-                c.kind = 'link'
-                and c.key1 = {{ this }}.distributor_id
-                and c.key2 = {{ this }}.distributor_account_code
-        )
+    where {{ sell_out_lines_changed(changes, this ~ '.') }}
     {%- elif is_incremental() %}
     delete from {{ this }}
     {%- endif %}
@@ -152,18 +162,7 @@
 {% macro sell_out_lines_to_insert() -%}
     {%- if sell_out_lines_has_state() %}
     {%- set changes = sell_out_lines_changes_relation() %}
-    where
-        exists (select 1 from {{ changes }} where kind = 'config')
-        or file_hash in (select key1 from {{ changes }} where kind = 'file')
-        or product_code in (select key1 from {{ changes }} where kind = 'product')
-        or exists (
-            select 1
-            from {{ changes }} as c
-            where
-                c.kind = 'link'
-                and c.key1 = distributor_id
-                and c.key2 = distributor_account_code
-        )
+    where {{ sell_out_lines_changed(changes) }}
     {%- endif %}
 {%- endmacro %}
 

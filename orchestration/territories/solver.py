@@ -441,18 +441,10 @@ def contiguous_start(
                 level = w * (a - b - w)
                 if gain > 1e-9 or (gain > -1e-9 and level > 1e-9):
                     moves.append((-round(gain, 6), -level, uid, rep_id, other))
-        busy: set[str] = set()
-        for _, _, uid, rep_id, other in sorted(moves):
-            if rep_id in busy or other in busy:
-                continue
-            if is_connected(graph, territory[rep_id] - {uid}):
-                territory[rep_id].discard(uid)
-                territory[other].add(uid)
-                assign[uid] = other
-                load[rep_id] -= units[uid].workload
-                load[other] += units[uid].workload
-                busy |= {rep_id, other}
-        if not busy:
+        moved = _apply_border_moves(
+            graph, units, assign, territory, load, [m[2:] for m in sorted(moves)]
+        )
+        if not moved:
             return None
     return None
 
@@ -476,20 +468,28 @@ def _shorten(instance, graph, allowed, assign, territory, load, cost) -> dict[st
                     saving = cost(uid, rep_id) - cost(uid, other)
                     if saving > 1e-9:
                         moves.append((-saving, uid, rep_id, other))
-        busy: set[str] = set()
-        for _, uid, rep_id, other in sorted(moves):
-            if rep_id in busy or other in busy:
-                continue
-            if is_connected(graph, territory[rep_id] - {uid}):
-                territory[rep_id].discard(uid)
-                territory[other].add(uid)
-                assign[uid] = other
-                load[rep_id] -= units[uid].workload
-                load[other] += units[uid].workload
-                busy |= {rep_id, other}
-        if not busy:
+        if not _apply_border_moves(
+            graph, units, assign, territory, load, [m[1:] for m in sorted(moves)]
+        ):
             break
     return assign
+
+
+def _apply_border_moves(graph, units, assign, territory, load, moves) -> bool:
+    """Apply (unit, from_rep, to_rep) moves in the order given, each territory at most once
+    a round and never cutting the one it leaves in two; True when at least one was made."""
+    busy: set[str] = set()
+    for uid, rep_id, other in moves:
+        if rep_id in busy or other in busy:
+            continue
+        if is_connected(graph, territory[rep_id] - {uid}):
+            territory[rep_id].discard(uid)
+            territory[other].add(uid)
+            assign[uid] = other
+            load[rep_id] -= units[uid].workload
+            load[other] += units[uid].workload
+            busy |= {rep_id, other}
+    return bool(busy)
 
 
 def _objective(instance: Instance, scenario: Scenario, assignment: dict[str, str]) -> float:
