@@ -167,10 +167,10 @@ profiled as (
         {%- if use_market %}
         case when market.market_potential_eur > 0 then market.market_potential_eur end
         {%- else %}
-        cast(null as {{ type_double() }})
+            cast(null as {{ type_double() }})
         {%- endif %} as market_potential_eur
     from accounts
-    left join market on accounts.account_id = market.account_id
+    left join market on accounts.account_id = market.account_id  -- noqa: ST11
     left join external_records on accounts.account_id = external_records.account_id
     left join survey_estimates on accounts.account_id = survey_estimates.account_id
     left join survey_staff on accounts.account_id = survey_staff.account_id
@@ -291,16 +291,16 @@ final as (
         market_potential_eur as potential_eur,
         'market_purchases' as potential_method
         {%- else %}
-        case
-            when external_potential_eur is not null then external_potential_eur
-            when survey_potential_eur is not null then survey_potential_eur
-            else peer_potential_eur * zone_index
-        end as potential_eur,
-        case
-            when external_potential_eur is not null then 'external'
-            when survey_potential_eur is not null then 'survey'
-            when peer_potential_eur is not null then 'modelled'
-        end as potential_method
+            case
+                when external_potential_eur is not null then external_potential_eur
+                when survey_potential_eur is not null then survey_potential_eur
+                else peer_potential_eur * zone_index
+            end as potential_eur,
+            case
+                when external_potential_eur is not null then 'external'
+                when survey_potential_eur is not null then 'survey'
+                when peer_potential_eur is not null then 'modelled'
+            end as potential_method
         {%- endif %}
     from modelled
 

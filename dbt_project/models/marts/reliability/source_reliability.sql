@@ -366,31 +366,31 @@ all_sources as (
         end as method  -- noqa: RF04
     from measured
     {%- if fixed %}
-    where source_name not in ('{{ fixed.keys() | join("', '") }}')
+        where source_name not in ('{{ fixed.keys() | join("', '") }}')
     {%- endif %}
     {%- for source, value in fixed.items() %}
 
-    union all
+        union all
 
-    select
-        '{{ source }}' as source_name,
-        null as delivery_mode,
-        null as files_loaded,
-        null as rows_read,
-        null as rows_loaded,
-        null as rows_quarantined,
-        null as last_delivered_at,
-        null as feeds_count,
-        null as expected_periods,
-        null as delivered_periods,
-        null as on_time_periods,
-        null as completeness,
-        null as timeliness,
-        null as contract_pass_share,
-        null as sell_in_agreement,
-        null as consistency,
-        {{ value }} as computed_reliability,
-        'fixed in the scoring config (reliability.fixed)' as method
+        select
+            '{{ source }}' as source_name,
+            null as delivery_mode,
+            null as files_loaded,
+            null as rows_read,
+            null as rows_loaded,
+            null as rows_quarantined,
+            null as last_delivered_at,
+            null as feeds_count,
+            null as expected_periods,
+            null as delivered_periods,
+            null as on_time_periods,
+            null as completeness,
+            null as timeliness,
+            null as contract_pass_share,
+            null as sell_in_agreement,
+            null as consistency,
+            {{ value }} as computed_reliability,
+            'fixed in the scoring config (reliability.fixed)' as method  -- noqa: RF04
     {%- endfor %}
 
 ),
@@ -417,12 +417,12 @@ final as (
         cast(round(computed_reliability, 4) as {{ type_double() }}) as reliability,
         cast(method as {{ dbt.type_string() }}) as method,  -- noqa: RF04
         {%- if present is none %}
-        true as is_delivered,
+            true as is_delivered,
         {%- else %}
         source_name in ('{{ (present + (fixed.keys() | list)) | join("', '") }}') as is_delivered,
         {%- endif %}
         {%- if present is none %}
-        cast(null as {{ dbt.type_string() }}) as note
+            cast(null as {{ dbt.type_string() }}) as note
         {%- else %}
         cast(case
             when source_name not in ('{{ (present + (fixed.keys() | list)) | join("', '") }}')

@@ -101,11 +101,11 @@ reductions as (
     from accounts
     where coverage_status = 'over_served'
         and priority_class in (
-            '{{ cfg.from_classes | join("', '") }}'
+            '{{ cfg.from_classes | join("', '") }}'  -- noqa: LT05
         )
         and calls_in_excess > 0
         and owner_rep_id is not null
-        and account_id not in (select account_id from handovers)
+        and account_id not in (select handovers.account_id from handovers)  -- noqa: RF02
 
 ),
 
@@ -172,7 +172,7 @@ receivers as (
     left join rep_call_hours on accounts.owner_rep_id = rep_call_hours.owner_rep_id
     where accounts.coverage_status in ('under_served', 'never_called')
         and accounts.priority_class in (
-            '{{ cfg.to_classes | join("', '") }}'
+            '{{ cfg.to_classes | join("', '") }}'  -- noqa: LT05
         )
         and accounts.calls_needed > 0
 
