@@ -19,8 +19,14 @@ from orchestration.defs.transform.dbt_assets import build_dbt_defs
 
 NIGHTLY_JOB = "nightly_refresh"
 FULL_REFRESH_JOB = "full_refresh"
-# The full_refresh job's run config: the dbt asset rebuilds incremental models from scratch.
-FULL_REFRESH_RUN_CONFIG = {"ops": {"account_rtm_dbt": {"config": {"full_refresh": True}}}}
+# The full_refresh job's run config: the dbt asset rebuilds incremental models from scratch,
+# the territory optimizer solves even if its inputs are those of the stored solution.
+FULL_REFRESH_RUN_CONFIG = {
+    "ops": {
+        "account_rtm_dbt": {"config": {"full_refresh": True}},
+        "territories__territory_solution": {"config": {"resolve": True}},
+    }
+}
 
 
 def build_jobs(settings: Settings) -> dg.Definitions:

@@ -166,13 +166,14 @@ def dbt_build(settings: Settings, full_refresh: bool = False) -> dict[str, float
         "dbt",
         lambda: build("--exclude", "staging", *later, "--indirect-selection", "buildable"),
     )
-    timed("territories", lambda: solve_territories(settings))
+    timed("territories", lambda: solve_territories(settings, resolve=full_refresh))
     timed("dbt", lambda: build("--select", *later, "--indirect-selection", "buildable"))
     return timings
 
 
-def solve_territories(settings: Settings):
-    """The territory scenarios (schema territories), between the marts and marts/territories."""
+def solve_territories(settings: Settings, resolve: bool = False):
+    """The territory scenarios (schema territories), between the marts and marts/territories;
+    kept from the last solve when their inputs are unchanged, unless `resolve`."""
     from orchestration.territories.pipeline import run_territories
 
     return run_territories(
@@ -180,6 +181,7 @@ def solve_territories(settings: Settings):
         settings.territories,
         settings.territory_locks_path,
         duckdb_config=settings.duckdb_config(),
+        resolve=resolve,
     )
 
 

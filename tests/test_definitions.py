@@ -101,7 +101,12 @@ def test_nightly_job_and_schedule():
 def test_full_refresh_job_rebuilds_the_incremental_models():
     job = _definitions().resolve_job_def("full_refresh")
     assert job.executor_def.name == "in_process"
-    assert job.run_config == {"ops": {"account_rtm_dbt": {"config": {"full_refresh": True}}}}
+    assert job.run_config == {
+        "ops": {
+            "account_rtm_dbt": {"config": {"full_refresh": True}},
+            "territories__territory_solution": {"config": {"resolve": True}},
+        }
+    }
 
 
 def test_model_layer_comes_from_the_model_folder():

@@ -394,6 +394,26 @@ def test_run_territories_on_a_small_database(tmp_path):
         "joined": "proven optimal; contiguous territories (4 adjacent pairs)",
     }
 
+    # the next night's inputs are the same: the solution is kept, not solved again
+    again = run_territories(db, config)
+    assert again.results == [] and again.kept_from is not None and again.rows == len(got)
+    assert "proposal kept" in again.summary()
+    with duckdb.connect(str(db), read_only=True) as con:
+        kept = con.execute(
+            "select scenario, zone_id, proposed_rep_id, is_locked, lock_reason, solver_message "
+            "from territories.territory_solution order by scenario_order, zone_id"
+        ).fetchall()
+    assert kept == got
+    # resolve (the full refresh) solves anyway; a changed workload solves again
+    assert [r.status for r in run_territories(db, config, resolve=True).results] == [
+        "OPTIMAL",
+        "OPTIMAL",
+    ]
+    with duckdb.connect(str(db)) as con:
+        con.execute("update marts.account_coverage set calls_per_year = 12 where account_id = 'A1'")
+    changed = run_territories(db, config)
+    assert changed.kept_from is None and len(changed.results) == 2
+
 
 def test_time_limit_before_any_solution_falls_back_to_the_connected_start():
     # 400 zones, 8 reps: CP-SAT cannot even read the model in 1 ms, the heuristic start

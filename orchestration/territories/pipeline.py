@@ -18,8 +18,10 @@ one, per the Delaunay triangulation of the zones' centroids.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +34,8 @@ NO_GUIDELINE = "no call guideline: stays with its rep"
 
 SCHEMA = "territories"
 TABLE = "territory_solution"
+# what the last solution was solved from: a night whose inputs are the same keeps it
+INPUTS_TABLE = "territory_solution_inputs"
 COLUMNS = """
     scenario varchar not null,
     scenario_order integer not null,
@@ -84,10 +88,17 @@ class TerritoryRun:
     seconds: float
     locks_ignored: list[str] = field(default_factory=list)
     adjacency: str | None = None  # where the neighbours came from, when a scenario needed them
+    # set when the inputs were those of the stored solution, which was kept: when it was solved
+    kept_from: datetime | None = None
 
     def summary(self) -> str:
         if self.instance is None:
             return "territories: not configured"
+        if self.kept_from is not None:
+            return (
+                f"{len(self.instance.units)} zones, {len(self.instance.reps)} reps: inputs "
+                f"unchanged since the solve of {self.kept_from:%Y-%m-%d %H:%M}, proposal kept"
+            )
         head = (
             f"{len(self.instance.units)} zones, {len(self.instance.reps)} reps, band "
             f"{self.instance.tolerance}, {self.zones_without_coordinates} zones without "
@@ -241,19 +252,38 @@ def run_territories(
     locks_path: Path | None = None,
     duckdb_config: dict | None = None,
     log=lambda _m: None,
+    resolve: bool = False,
 ) -> TerritoryRun:
-    """Solve every configured scenario and (re)write territories.territory_solution."""
+    """Solve every configured scenario and (re)write territories.territory_solution.
+
+    Solving takes up to `time_limit_seconds` per scenario, and on most nights nothing it
+    reads has changed (the zones' workloads move with class changes, not with each day of
+    sell-out). So the solution is kept, not solved again, when the inputs are those it was
+    solved from: the zones (workload, visits, accounts, centroid, current rep, lock), the
+    reps, the band, the territories config and the optimizer's code. `resolve` solves
+    anyway (a full refresh)."""
     import duckdb
 
     started = time.perf_counter()
     with duckdb.connect(str(working_db), config=duckdb_config or {}) as con:
         con.execute(f"create schema if not exists {SCHEMA}")
-        con.execute(f"create or replace table {SCHEMA}.{TABLE} ({COLUMNS})")
         if config is None:
+            con.execute(f"create or replace table {SCHEMA}.{TABLE} ({COLUMNS})")
+            con.execute(f"drop table if exists {SCHEMA}.{INPUTS_TABLE}")
             return TerritoryRun(None, [], 0, 0, time.perf_counter() - started)
         instance, left_out, reasons, ignored = build_instance(con, config, locks_path)
         for problem in ignored:
             log(f"lock ignored: {problem}")
+        fingerprint = inputs_fingerprint(instance, reasons, config)
+        kept_from = None if resolve else _solved_from(con, fingerprint)
+        if kept_from is not None:
+            rows = con.execute(f"select count(*) from {SCHEMA}.{TABLE}").fetchone()[0]
+            return TerritoryRun(
+                instance, [], left_out, rows, time.perf_counter() - started, ignored,
+                kept_from=kept_from,
+            )  # fmt: skip
+        con.execute(f"create or replace table {SCHEMA}.{TABLE} ({COLUMNS})")
+        con.execute(f"drop table if exists {SCHEMA}.{INPUTS_TABLE}")
         scenarios = [s.scenario(config.contiguity) for s in config.scenarios]
         contiguous, adjacency = None, None
         if any(s.contiguity for s in scenarios):
@@ -337,9 +367,48 @@ def run_territories(
             con.register("solution", solution)
             con.execute(f"insert into {SCHEMA}.{TABLE} select * from solution")
             con.unregister("solution")
+        con.execute(
+            f"create table {SCHEMA}.{INPUTS_TABLE} as "
+            "select ?::varchar as fingerprint, ?::timestamp as solved_at",
+            [fingerprint, solved_at],
+        )
     return TerritoryRun(
         instance, results, left_out, len(rows), time.perf_counter() - started, ignored, adjacency
     )
+
+
+def inputs_fingerprint(instance: Instance, reasons: dict[str, str], config) -> str:
+    """A hash of everything a solution depends on, the optimizer's own code included (a
+    fixed solver is a reason to solve again)."""
+    code = sorted(Path(__file__).parent.glob("*.py"))
+    content = {
+        "units": [asdict(u) for u in instance.units],
+        "reps": [asdict(r) for r in instance.reps],
+        "tolerance": asdict(instance.tolerance),
+        "lock_reasons": sorted(reasons.items()),
+        "config": config.model_dump(mode="json"),
+        "code": [hashlib.sha256(p.read_bytes()).hexdigest() for p in code],
+    }
+    if config.adjacency_file and Path(config.adjacency_file).is_file():
+        content["adjacency_file"] = hashlib.sha256(
+            Path(config.adjacency_file).read_bytes()
+        ).hexdigest()
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _solved_from(con, fingerprint: str) -> datetime | None:
+    """When the stored solution was solved, if from these very inputs."""
+    stored = con.execute(
+        "select 1 from duckdb_tables() where schema_name = ? and table_name = ? "
+        "and database_name = current_database()",
+        [SCHEMA, INPUTS_TABLE],
+    ).fetchone()
+    if not stored:
+        return None
+    row = con.execute(
+        f"select solved_at from {SCHEMA}.{INPUTS_TABLE} where fingerprint = ?", [fingerprint]
+    ).fetchone()
+    return row[0] if row else None
 
 
 def contiguous_instance(

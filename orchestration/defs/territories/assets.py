@@ -19,6 +19,13 @@ INPUTS = [
 ]
 
 
+class TerritorySolutionConfig(dg.Config):
+    """resolve: solve even when the inputs are those of the stored solution (the
+    full_refresh job sets it)."""
+
+    resolve: bool = False
+
+
 def build_territories_defs() -> dg.Definitions:
     @dg.asset(
         key=SOLUTION_KEY,
@@ -31,7 +38,9 @@ def build_territories_defs() -> dg.Definitions:
         "within the tolerance band), with status, objective, bound and proven gap. A proposal: "
         "no source changes.",
     )
-    def territory_solution(context: dg.AssetExecutionContext, rtm: RtmResource):
+    def territory_solution(
+        context: dg.AssetExecutionContext, config: TerritorySolutionConfig, rtm: RtmResource
+    ):
         from orchestration.territories.pipeline import run_territories
 
         settings = rtm.settings()
@@ -41,6 +50,7 @@ def build_territories_defs() -> dg.Definitions:
             settings.territory_locks_path,
             duckdb_config=settings.duckdb_config(),
             log=context.log.info,
+            resolve=config.resolve,
         )
         context.log.info(run.summary())
         scenarios = {
@@ -66,6 +76,8 @@ def build_territories_defs() -> dg.Definitions:
                 "locks_ignored": dg.MetadataValue.json(run.locks_ignored),
                 # where the zones' neighbours came from, when a scenario is contiguous
                 "adjacency": run.adjacency or "",
+                # the inputs were those of the stored solution: kept, not solved again
+                "kept_from_solve_of": str(run.kept_from or ""),
             }
         )
 
