@@ -22,6 +22,11 @@ def ingest_all(
     return {name: ingest_source(settings, name, log) for name in load_contracts()}
 
 
+# dbt unit tests check model logic on fixed rows, not tonight's data: they run in CI
+# (tests/test_pipeline_end_to_end.py), not in every night's build (dbt's own advice).
+NIGHTLY_BUILD_ARGS = ("--exclude-resource-type", "unit_test")
+
+
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """Environment dbt needs: which database file, where to spill, no usage tracking."""
     return {
@@ -145,6 +150,7 @@ def dbt_build(settings: Settings, full_refresh: bool = False) -> dict[str, float
                 dbt_executable(),
                 "build",
                 *selection,
+                *NIGHTLY_BUILD_ARGS,
                 *(["--full-refresh"] if full_refresh else []),
                 "--profiles-dir",
                 str(DBT_PROJECT_DIR),

@@ -85,7 +85,7 @@ def build_dbt_defs() -> dg.Definitions:
         rtm: RtmResource,
         config: DbtBuildConfig,
     ):
-        from orchestration.stages import dbt_environment, dbt_vars
+        from orchestration.stages import NIGHTLY_BUILD_ARGS, dbt_environment, dbt_vars
 
         settings = rtm.settings()
         # dbt reads the working database path from the environment (see profiles.yml).
@@ -108,7 +108,8 @@ def build_dbt_defs() -> dg.Definitions:
             )
         refresh = ["--full-refresh"] if config.full_refresh else []
         yield from dbt.cli(
-            ["build", *refresh, "--vars", json.dumps(dbt_var_values)], context=context
+            ["build", *refresh, *NIGHTLY_BUILD_ARGS, "--vars", json.dumps(dbt_var_values)],
+            context=context,
         ).stream()
 
     return dg.Definitions(
