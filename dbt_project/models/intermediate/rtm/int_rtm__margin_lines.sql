@@ -7,6 +7,7 @@
 --   margin_factor    = var rtm.profitability.distributor_margin_factor for sell-out (the share
 --                      of the list margin kept after distributor discounts), 1 for direct lines.
 -- Lines whose product is unknown have no bottles and no margin (gross_margin_eur null).
+{{ config(materialized='view') }}
 {%- set distributor_factor = var('rtm').profitability.distributor_margin_factor %}
 with
 
