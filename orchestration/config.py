@@ -225,10 +225,18 @@ class Publishing(_Strict):
     keep_versions: int = Field(7, ge=1, le=365)
 
 
+class Ingestion(_Strict):
+    # Hash every landing file each night, even those whose name, size and modification
+    # time the ledger already holds (slower: reads the whole history; for landing folders
+    # whose writers preserve modification times while changing content).
+    rehash_unchanged_files: bool = False
+
+
 class CompanyConfig(_Strict):
     company: CompanyInfo
     schedule: Schedule = Schedule()
     publishing: Publishing = Publishing()
+    ingestion: Ingestion = Ingestion()
     linking: Linking = Linking()
     sources: dict[str, SourceConfig]
     distributors: list[DistributorLayout] = []

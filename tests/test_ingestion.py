@@ -209,6 +209,40 @@ def test_file_delivered_twice_is_loaded_once(warehouse, tmp_path):
     ]
 
 
+def test_a_file_the_ledger_knows_by_name_size_and_time_is_not_read_again(
+    warehouse, tmp_path, monkeypatch
+):
+    import os
+
+    from orchestration.ingest import engine
+
+    con, landing = warehouse
+    layout = _layout("D02")
+    path = _write(landing, layout, "sellout_2026-07.csv", _render(layout, [_good_row(1)]))
+    ContractLoader(con, SELL_OUT, landing, tmp_path / "tmp").load([layout])
+
+    def no_hashing(_path):
+        raise AssertionError("an unchanged file was read again")
+
+    monkeypatch.setattr(engine, "file_sha256", no_hashing)
+    again = ContractLoader(con, SELL_OUT, landing, tmp_path / "tmp").load([layout])
+    assert [r.status for r in again] == ["unchanged"]
+    # rehash_unchanged (company.yaml ingestion.rehash_unchanged_files) reads it anyway
+    with pytest.raises(AssertionError, match="read again"):
+        ContractLoader(con, SELL_OUT, landing, tmp_path / "tmp", rehash_unchanged=True).load(
+            [layout]
+        )
+    monkeypatch.undo()
+    # same name and size, other content and time: hashed, and loaded as a restatement
+    stat = path.stat()
+    path.write_bytes(_render(layout, [_good_row(2)]))
+    assert path.stat().st_size == stat.st_size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    restated = ContractLoader(con, SELL_OUT, landing, tmp_path / "tmp").load([layout])
+    assert [r.status for r in restated] == ["loaded"]
+    assert con.execute("SELECT invoice_ref FROM raw.distributor_sell_out").fetchall() == [("F2",)]
+
+
 def test_corrected_redelivery_replaces_its_own_rows(warehouse, tmp_path):
     con, landing = warehouse
     layout = _layout("D02")

@@ -88,7 +88,14 @@ def ingest_source(
         summary.pull = pull_online(settings, source, log)
     with connect(settings) as con:
         ensure_raw_schema(con, contracts.values())
-        loader = ContractLoader(con, contract, settings.landing_dir, settings.tmp_dir, log)
+        loader = ContractLoader(
+            con,
+            contract,
+            settings.landing_dir,
+            settings.tmp_dir,
+            log,
+            rehash_unchanged=config.ingestion.rehash_unchanged_files,
+        )
         for result in loader.load(layouts_for(source, config)):
             summary.add(result)
         summary.reconciliation_problems = reconcile(con, source)
