@@ -79,6 +79,12 @@ def build_linking_defs() -> dg.Definitions:
                     "by_method": dg.MetadataValue.json(summary.by_method),
                     "carried_over": summary.carried_over,
                     "overridden": summary.overridden,
+                    # the engine's night: full / incremental / cached, and why
+                    "engine_mode": summary.engine_mode,
+                    "engine_reason": summary.engine_reason,
+                    "accounts_changed": summary.accounts_changed,
+                    "records_changed": summary.records_changed,
+                    "pairs_predicted": summary.pairs_predicted,
                     "overrides_file": str(overrides),
                 }
             yield dg.MaterializeResult(asset_key=dg.AssetKey([SCHEMA, table]), metadata=metadata)
