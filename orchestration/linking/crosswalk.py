@@ -64,6 +64,7 @@ class CrosswalkSummary:
     accounts_changed: int = 0  # CRM accounts new or changed since the engine's saved state
     records_changed: int = 0  # records to link new or changed since then
     pairs_predicted: int = 0
+    engine_seconds: float = 0.0  # the engine's Splink part (training, prediction, state)
 
 
 def default_overrides_path(company_config_path: Path) -> Path:
@@ -344,6 +345,7 @@ def build_crosswalk_in(
     summary.accounts_changed = engine_run.left_changed
     summary.records_changed = engine_run.right_changed
     summary.pairs_predicted = engine_run.pairs_predicted
+    summary.engine_seconds = engine_run.seconds
     return summary
 
 
