@@ -44,6 +44,7 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
@@ -89,18 +90,24 @@ class EngineRun:
     seconds: float = 0.0
 
 
-def state_fingerprint(settings: MatchSettings) -> str:
-    """Everything a saved model and its pairs depend on besides the records."""
-    import splink
-
+def _code_digest() -> str:
+    """The engine's code as loaded (read at import: a file edited while a process runs is
+    not the code it runs)."""
     digest = hashlib.sha256()
     folder = Path(engine.__file__).parent
     for name in STATE_CODE:
         digest.update(name.encode() + b"\0" + (folder / name).read_bytes())
-    fields = {k: v for k, v in asdict(settings).items() if k not in STATE_NEUTRAL_SETTINGS}
-    digest.update(json.dumps(fields, sort_keys=True).encode())
-    digest.update(f"splink {splink.__version__} duckdb {duckdb.__version__}".encode())
+    digest.update(f"splink {version('splink')} duckdb {duckdb.__version__}".encode())
     return digest.hexdigest()
+
+
+CODE_DIGEST = _code_digest()
+
+
+def state_fingerprint(settings: MatchSettings) -> str:
+    """Everything a saved model and its pairs depend on besides the records."""
+    fields = {k: v for k, v in asdict(settings).items() if k not in STATE_NEUTRAL_SETTINGS}
+    return hashlib.sha256((CODE_DIGEST + json.dumps(fields, sort_keys=True)).encode()).hexdigest()
 
 
 def _fingerprints(con) -> None:
@@ -199,6 +206,17 @@ def _save_incremental(con, schema: str, result: EngineRun) -> None:
         raise
 
 
+def _drop_splink_leftovers(con) -> None:
+    """Splink's intermediate tables (predictions, frequencies) that nights before the
+    engine dropped them left in the working database, one set a night."""
+    for (name,) in run(
+        con,
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND NOT temporary AND starts_with(table_name, '__splink__')",
+    ):
+        run(con, f'DROP TABLE IF EXISTS main."{name}"')
+
+
 def _drop_state(con, schema: str) -> None:
     for table in STATE_TABLES:
         run(con, f"DROP TABLE IF EXISTS {schema}.{table}")
@@ -226,6 +244,7 @@ def _probabilistic_with_state(
 ) -> EngineRun:
     """m_pairs for tonight, from the saved state when it can serve; saves the new state."""
     started = time.perf_counter()
+    _drop_splink_leftovers(con)
     result = EngineRun()
     result.left_records, result.right_records = _open_tables(con)
     if not result.left_records or not result.right_records:
