@@ -126,6 +126,8 @@ def test_changed_records_only_are_predicted_and_match_a_full_prediction(con):
     assert night.mode == "incremental"
     assert (night.right_changed, night.left_changed) == (2, 1)
     assert (night.right_removed, night.left_removed) == (0, 0)
+    # only they were normalized again, the rest came from the cache
+    assert (night.right_normalized, night.left_normalized) == (2, 1)
     pairs, result = _rows(con, "m_pairs"), _rows(con, "match_result")
     touched = [p for p in pairs if p[1] in {"R999", "R7"} or p[0] == "A20"]
     assert night.pairs_predicted == len(touched) > 0
@@ -138,11 +140,26 @@ def test_changed_records_only_are_predicted_and_match_a_full_prediction(con):
     assert _full_predict_with_the_saved_model(con) == (pairs, result)
 
 
+def test_a_raw_change_that_normalizes_the_same_needs_no_prediction(con):
+    match_incremental(con, "crm", "recs")
+    result = _rows(con, "match_result")
+    # a legal form and a spelling of the street type: the same normalized record
+    con.execute("UPDATE recs SET name = 'SAS ' || name, address = replace(address, ' R ', "
+                "' RUE ') WHERE record_id = 'R3'")  # fmt: skip
+    night = match_incremental(con, "crm", "recs")
+    assert (night.mode, night.right_normalized, night.right_changed) == ("cached", 1, 0)
+    assert _rows(con, "match_result") == result
+    # the cache now holds the new raw hash: nothing to normalize the night after
+    assert match_incremental(con, "crm", "recs").right_normalized == 0
+
+
 def test_changed_settings_or_code_mean_a_full_rebuild(con):
     match_incremental(con, "crm", "recs")
     night = match_incremental(con, "crm", "recs", MatchSettings(seed=7))
     assert night.mode == "full" and "settings" in night.reason
     assert night.pairs_predicted > COPIES
+    # normalization is redone too (a legal id pattern changes it)
+    assert (night.left_normalized, night.right_normalized) == (ACCOUNTS, COPIES + STRANGERS)
     # when to rebuild is not what is rebuilt: the share threshold alone keeps the model
     night = match_incremental(con, "crm", "recs", MatchSettings(seed=7, max_changed_share=0.1))
     assert night.mode == "cached"
