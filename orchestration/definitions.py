@@ -19,8 +19,14 @@ from orchestration.defs.transform.dbt_assets import build_dbt_defs
 
 NIGHTLY_JOB = "nightly_refresh"
 FULL_REFRESH_JOB = "full_refresh"
-# The full_refresh job's run config: the dbt asset rebuilds incremental models from scratch.
-FULL_REFRESH_RUN_CONFIG = {"ops": {"account_rtm_dbt": {"config": {"full_refresh": True}}}}
+# The full_refresh job's run config: the dbt asset rebuilds incremental models from scratch,
+# account linking trains its model again and predicts every pair.
+FULL_REFRESH_RUN_CONFIG = {
+    "ops": {
+        "account_rtm_dbt": {"config": {"full_refresh": True}},
+        "account_linking": {"config": {"retrain": True}},
+    }
+}
 
 
 def build_jobs(settings: Settings) -> dg.Definitions:
@@ -43,7 +49,7 @@ def build_jobs(settings: Settings) -> dg.Definitions:
         executor_def=dg.in_process_executor,
         config=FULL_REFRESH_RUN_CONFIG,
         description="Full refresh: the nightly flow with every incremental dbt model rebuilt "
-        "from all loaded data (dbt --full-refresh).",
+        "from all loaded data (dbt --full-refresh) and the account-linking model retrained.",
     )
     schedule = settings.company.schedule
     return dg.Definitions(
