@@ -101,7 +101,13 @@ def test_nightly_job_and_schedule():
 def test_full_refresh_job_rebuilds_the_incremental_models():
     job = _definitions().resolve_job_def("full_refresh")
     assert job.executor_def.name == "in_process"
-    assert job.run_config == {"ops": {"account_rtm_dbt": {"config": {"full_refresh": True}}}}
+    # and retrains the account-linking model rather than predicting with the saved one
+    assert job.run_config == {
+        "ops": {
+            "account_rtm_dbt": {"config": {"full_refresh": True}},
+            "account_linking": {"config": {"retrain": True}},
+        }
+    }
 
 
 def test_model_layer_comes_from_the_model_folder():
