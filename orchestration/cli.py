@@ -411,6 +411,9 @@ def link(
     overrides: Path = typer.Option(
         None, help="Overrides CSV (default: next to the company config)."
     ),
+    retrain: bool = typer.Option(
+        False, "--retrain", help="Train the linking model again and predict every pair."
+    ),
 ) -> None:
     """Rebuild the account crosswalk (schema linking) from the working database's staging
     views, print counts, and the scores against the ground truth when there is one."""
@@ -423,9 +426,13 @@ def link(
     path = overrides or default_overrides_path(settings.company_config_path)
     started = time.perf_counter()
     summary = build_crosswalk(
-        settings.working_db, path, settings.match_settings(), duckdb_config=settings.duckdb_config()
-    )
+        settings.working_db, path, settings.match_settings(),
+        duckdb_config=settings.duckdb_config(), retrain=retrain,
+    )  # fmt: skip
     typer.echo(f"crosswalk built in {time.perf_counter() - started:.1f} s (overrides: {path})")
+    typer.echo(f"  engine {summary.engine_mode} ({summary.engine_reason}): records changed "
+               f"{summary.records_changed:,}, accounts changed {summary.accounts_changed:,}, "
+               f"pairs predicted {summary.pairs_predicted:,}")  # fmt: skip
     typer.echo(f"  records {summary.records:,}, linked {summary.linked:,} {summary.by_method}")
     typer.echo(f"  kept from last run {summary.carried_over:,}, overridden {summary.overridden:,}")
     typer.echo(f"  review queue {summary.review:,}, unmatched {summary.unmatched:,}, "

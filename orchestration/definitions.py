@@ -20,11 +20,13 @@ from orchestration.defs.transform.dbt_assets import build_dbt_defs
 NIGHTLY_JOB = "nightly_refresh"
 FULL_REFRESH_JOB = "full_refresh"
 # The full_refresh job's run config: the dbt asset rebuilds incremental models from scratch,
-# the territory optimizer solves even if its inputs are those of the stored solution.
+# the territory optimizer solves even if its inputs are those of the stored solution, and
+# account linking trains its model again and predicts every pair.
 FULL_REFRESH_RUN_CONFIG = {
     "ops": {
         "account_rtm_dbt": {"config": {"full_refresh": True}},
         "territories__territory_solution": {"config": {"resolve": True}},
+        "account_linking": {"config": {"retrain": True}},
     }
 }
 
@@ -49,7 +51,7 @@ def build_jobs(settings: Settings) -> dg.Definitions:
         executor_def=dg.in_process_executor,
         config=FULL_REFRESH_RUN_CONFIG,
         description="Full refresh: the nightly flow with every incremental dbt model rebuilt "
-        "from all loaded data (dbt --full-refresh).",
+        "from all loaded data (dbt --full-refresh) and the account-linking model retrained.",
     )
     schedule = settings.company.schedule
     return dg.Definitions(

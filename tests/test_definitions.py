@@ -101,10 +101,12 @@ def test_nightly_job_and_schedule():
 def test_full_refresh_job_rebuilds_the_incremental_models():
     job = _definitions().resolve_job_def("full_refresh")
     assert job.executor_def.name == "in_process"
+    # the optimizer solves again, linking retrains rather than predicting with the saved model
     assert job.run_config == {
         "ops": {
             "account_rtm_dbt": {"config": {"full_refresh": True}},
             "territories__territory_solution": {"config": {"resolve": True}},
+            "account_linking": {"config": {"retrain": True}},
         }
     }
 

@@ -7,6 +7,13 @@
    on warehouse/bench_<N> (made by `make bench`; generated, ingested and staged here when
    missing). The working database is attached read-only: the crosswalk is written to a
    scratch file, so a bench never changes a warehouse.
+3. Incremental nights at the same sizes: the staging inputs frozen into a scratch database
+   (distributor lines folded to one per customer code), then night 1 (no saved state: the
+   engine trains and predicts everything), night 2 after BENCH_NIGHT_CHANGES (default 1%)
+   of the records to link became new or changed (half new customer codes, half renamed
+   customers: the engine predicts their pairs only), night 3 with nothing changed (the
+   engine's cache). `python -m orchestration.linking.bench --nights <rtm.duckdb> <scratch>
+   [share]` runs them on one database.
 """
 
 from __future__ import annotations
@@ -39,6 +46,82 @@ def _crosswalk_from(warehouse: Path, scratch: Path, score: bool) -> None:
     if score and (warehouse / "ground_truth").exists():
         for s in score_crosswalk(con, warehouse / "ground_truth"):
             print(s.line())
+    con.close()
+    scratch.unlink(missing_ok=True)
+
+
+def _freeze_staging(con, source: Path) -> None:
+    """Schema staging of the scratch database: the linking inputs of `source` as tables
+    (its views read raw tables of the source database), distributor lines folded to one
+    line per customer code (what the crosswalk reads of them; its line counts become 1)."""
+    from orchestration.linking.sources import SOURCES
+
+    con.execute(f"ATTACH '{source}' AS src (READ_ONLY)").fetchall()
+    con.execute("CREATE SCHEMA staging").fetchall()
+    views = {r[0] for r in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE database_name = 'src' "
+        "AND schema_name = 'staging'").fetchall()}  # fmt: skip
+    for view in ["stg_crm__accounts"] + [v for _, v in SOURCES.values()]:
+        if view not in views:
+            continue
+        query = f"SELECT * FROM src.staging.{view}"
+        if view == "stg_distributors__sell_out_lines":
+            query = (
+                "SELECT distributor_id, distributor_account_code, "
+                + ", ".join(f"arg_max(customer_{c}, sale_date) AS customer_{c}"
+                            for c in ("name", "address", "postcode", "city"))
+                + ", max(customer_phone) AS customer_phone, max(customer_siret) AS "
+                "customer_siret, max(sale_date) AS sale_date, sum(amount) AS amount "
+                "FROM src.staging.stg_distributors__sell_out_lines GROUP BY ALL"
+            )  # fmt: skip
+        con.execute(f"CREATE TABLE staging.{view} AS {query}").fetchall()
+    con.execute("DETACH src").fetchall()
+
+
+def _change_records(con, share: float) -> tuple[int, int]:
+    """`share` of the records to link become new or changed: half new codes (another code
+    for a known customer, as when a distributor opens a second account), half renamed."""
+    total = con.execute("SELECT count(*) FROM cw_records").fetchone()[0]
+    n = max(2, round(total * share))
+    lines = "staging.stg_distributors__sell_out_lines"
+    pick = "ORDER BY hash(distributor_id, distributor_account_code) LIMIT ?"
+    con.execute(f"INSERT INTO {lines} SELECT * REPLACE (distributor_account_code || '-N' AS "
+                f"distributor_account_code) FROM (SELECT * FROM {lines} {pick})",
+                [n // 2]).fetchall()  # fmt: skip
+    # one line per code in the frozen staging: a rowid is a customer
+    con.execute(f"UPDATE {lines} SET customer_name = customer_name || ' NOUVELLE GERANCE' "
+                f"WHERE rowid IN (SELECT rowid FROM {lines} "
+                "WHERE distributor_account_code NOT LIKE '%-N' "
+                "ORDER BY hash(distributor_account_code, distributor_id) LIMIT ?)",
+                [n - n // 2]).fetchall()  # fmt: skip
+    return n // 2, n - n // 2
+
+
+def _nights(source: Path, scratch: Path, share: float) -> None:
+    import duckdb
+
+    from orchestration.linking.crosswalk import build_crosswalk_in
+
+    scratch.unlink(missing_ok=True)
+    tmp = scratch.parent / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(scratch), config={
+        "memory_limit": os.environ.get("RTM_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT),
+        "temp_directory": str(tmp)})  # fmt: skip
+    started = time.perf_counter()
+    _freeze_staging(con, source)
+    print(f"staging inputs frozen: {time.perf_counter() - started:.1f} s")
+    for night in (1, 2, 3):
+        if night == 2:
+            new, renamed = _change_records(con, share)
+            print(f"changed: {new} new customer codes, {renamed} renamed customers")
+        started = time.perf_counter()
+        s = build_crosswalk_in(con, "staging", [])
+        print(f"night {night}: crosswalk {time.perf_counter() - started:.1f} s, engine "
+              f"{s.engine_mode} ({s.engine_reason}) {s.engine_seconds:.1f} s, records "
+              f"{s.records:,} (changed {s.records_changed:,}), accounts changed "
+              f"{s.accounts_changed:,}, pairs predicted {s.pairs_predicted:,}, linked "
+              f"{s.linked:,}, kept from last night {s.carried_over:,}", flush=True)  # fmt: skip
     con.close()
     scratch.unlink(missing_ok=True)
 
@@ -80,6 +163,10 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--crosswalk":
         _crosswalk_from(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4] == "score")
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--nights":
+        share = float(sys.argv[4]) if len(sys.argv) > 4 else 0.01
+        _nights(Path(sys.argv[2]), Path(sys.argv[3]), share)
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--prepare":
         _prepare(Path(sys.argv[2]), int(sys.argv[3]))
         return
@@ -116,6 +203,18 @@ def main() -> None:
     print(f"{'accounts':>10} {'wall s':>8} {'peak GB':>8}")
     for accounts, seconds, peak in rows:
         print(f"{accounts:>10,} {seconds:>8.1f} {peak:>8.2f}")
+    share = os.environ.get("BENCH_NIGHT_CHANGES", "0.01")
+    print(f"== incremental nights (night 2: {float(share):.1%} of the records new or changed) ==")
+    for accounts in sizes:
+        warehouse = root / f"bench_{accounts}"
+        seconds, peak, status, output = _measure(
+            ["--nights", str(warehouse / "rtm.duckdb"),
+             str(warehouse / "tmp" / "bench_nights.duckdb"), share]
+        )  # fmt: skip
+        print(f"-- {accounts:,} accounts --\n{output.strip()}")
+        print(f"wall {seconds:.1f} s (process, 3 nights), peak {peak:.2f} GB, exit {status}")
+        if status:
+            raise SystemExit(status)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ decides each record's link in this order:
    fingerprint) is unchanged and the account still exists. Stable links: a code does not
    hop between accounts from night to night because the model was retrained.
 3. the engine: deterministic key, else a probabilistic link above the link threshold.
+   The engine keeps its model and pairs in schema `linking` (engine_* tables, see
+   incremental.py) and predicts only the pairs of new or changed records on the next night.
 
 Writes schema `linking`:
   account_crosswalk        one row per record: source, source_code, account_id (null when
@@ -31,7 +33,8 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.linking.engine import MatchSettings, match, run
+from orchestration.linking.engine import MatchSettings, run
+from orchestration.linking.incremental import match_incremental
 from orchestration.linking.sources import CRM_ACCOUNTS, SOURCES
 
 SCHEMA = "linking"
@@ -55,6 +58,13 @@ class CrosswalkSummary:
     prospects: int = 0
     carried_over: int = 0
     overridden: int = 0
+    # the engine's night: full (trained, predicted everything) / incremental / cached
+    engine_mode: str = ""
+    engine_reason: str = ""
+    accounts_changed: int = 0  # CRM accounts new or changed since the engine's saved state
+    records_changed: int = 0  # records to link new or changed since then
+    pairs_predicted: int = 0
+    engine_seconds: float = 0.0  # the engine's Splink part (training, prediction, state)
 
 
 def default_overrides_path(company_config_path: Path) -> Path:
@@ -126,8 +136,10 @@ def build_crosswalk_in(
     settings: MatchSettings | None = None,
     sources: tuple[str, ...] = ("distributor", "online", "external"),
     run_at: str | None = None,
+    retrain: bool = False,
 ) -> CrosswalkSummary:
-    """Build the crosswalk tables in schema `linking` of `con` from `staging_schema`."""
+    """Build the crosswalk tables in schema `linking` of `con` from `staging_schema`.
+    retrain: train the engine's model again rather than reuse the saved one."""
     settings = settings or MatchSettings()
     present = [
         s for s, (_, view) in SOURCES.items()
@@ -145,8 +157,8 @@ def build_crosswalk_in(
         raise OverridesError(
             f"overrides name accounts that are not in the CRM: {[u[0] for u in unknown][:10]}"
         )
-    match(con, "cw_crm", "cw_records", settings)
     run(con, f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    engine_run = match_incremental(con, "cw_crm", "cw_records", settings, SCHEMA, retrain)
     has_previous = _table_exists(con, SCHEMA, "account_crosswalk")
     previous = (
         f"SELECT * FROM {SCHEMA}.account_crosswalk"
@@ -329,6 +341,11 @@ def build_crosswalk_in(
     summary.review = run(con, f"SELECT count(*) FROM {SCHEMA}.link_review_queue")[0][0]
     summary.unmatched = run(con, f"SELECT count(*) FROM {SCHEMA}.unmatched_records")[0][0]
     summary.prospects = run(con, f"SELECT count(*) FROM {SCHEMA}.prospects")[0][0]
+    summary.engine_mode, summary.engine_reason = engine_run.mode, engine_run.reason
+    summary.accounts_changed = engine_run.left_changed
+    summary.records_changed = engine_run.right_changed
+    summary.pairs_predicted = engine_run.pairs_predicted
+    summary.engine_seconds = engine_run.seconds
     return summary
 
 
@@ -337,12 +354,13 @@ def build_crosswalk(
     overrides_path: Path | None,
     settings: MatchSettings | None = None,
     duckdb_config: dict | None = None,
+    retrain: bool = False,
 ) -> CrosswalkSummary:
     """Open the working database (one writer: the connection is closed on return), build
     the crosswalk from its staging views, write schema `linking`."""
     overrides = read_overrides(overrides_path)
     con = duckdb.connect(str(working_db), config=duckdb_config or {})
     try:
-        return build_crosswalk_in(con, "staging", overrides, settings)
+        return build_crosswalk_in(con, "staging", overrides, settings, retrain=retrain)
     finally:
         con.close()

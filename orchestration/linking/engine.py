@@ -7,6 +7,10 @@ website, latitude, longitude (missing columns may be null). Everything runs as S
 given DuckDB connection; the result is a table `match_result` with one row per right
 record: left_id (or null), method (key_siret / key_phone / key_website / probabilistic /
 null), match_probability, runner-up probability, and the evidence (fields that agreed).
+
+`match` trains and predicts over every record and keeps nothing; the nightly crosswalk uses
+`incremental.match_incremental`, which saves the model and the pairs and predicts only the
+pairs of new or changed records on the following nights.
 """
 
 from __future__ import annotations
@@ -38,6 +42,19 @@ class MatchSettings:
     seed: int = 42
     # what a legal establishment id (siret column) looks like once reduced to its digits
     legal_id_pattern: str = "[0-9]{14}"
+    # incremental nights (orchestration/linking/incremental.py): above this share of new,
+    # changed or removed records on either side, retrain and predict everything (the
+    # saved model was trained on data that has drifted too far)
+    max_changed_share: float = 0.3
+
+    def __post_init__(self):
+        if not 0.0 <= self.max_changed_share <= 1.0:
+            raise ValueError(f"max_changed_share must be in [0, 1], got {self.max_changed_share}")
+        if not 0.0 <= self.review_threshold <= self.link_threshold <= 1.0:
+            raise ValueError(
+                "thresholds must satisfy 0 <= review_threshold <= link_threshold <= 1, got "
+                f"{self.review_threshold} and {self.link_threshold}"
+            )
 
 
 def run(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list:
@@ -248,12 +265,30 @@ AGREEMENT = {
 }
 
 
-def _probabilistic(con, settings: MatchSettings) -> None:
-    """Splink link_only between the right records without a key link and every left one."""
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+PAIR_COLUMNS = (
+    "left_id VARCHAR, right_id VARCHAR, match_weight DOUBLE, match_probability DOUBLE, "
+    "evidence VARCHAR"
+)
+# The one comparison with a term-frequency adjustment (the exact-name level): its lookup is
+# computed on the full night and saved with the model, so that a subset predicted on a later
+# night is weighed with the same frequencies as the pairs kept from the cache.
+TF_COLUMN = "name_norm"
+BLOCKING_RULES = [
+    # equi-joins only (a whole postcode against itself grows with the square of the
+    # outlets in it: 1M accounts would not fit)
+    ("postcode", "street_number"),
+    ("postcode", "substr(name_core, 1, 3)"),
+    ("postcode", "substr(street, 1, 12)"),
+    ("name_core", "department"),
+    ("name_local", "city_norm"),
+    ("street_number", "street", "department"),
+    ("phone",),
+]
 
-    logging.getLogger("splink").setLevel(logging.WARNING)
-    # every right record is scored (key-linked ones too: their evidence), the key wins later
+
+def _open_tables(con) -> tuple[int, int]:
+    """The Splink inputs: every left record and every right record (key-linked ones too:
+    their evidence; the key wins later)."""
     run(
         con,
         "CREATE OR REPLACE TEMP TABLE m_right_open AS SELECT *, record_id AS unique_id FROM m_right",
@@ -262,33 +297,28 @@ def _probabilistic(con, settings: MatchSettings) -> None:
         con,
         "CREATE OR REPLACE TEMP TABLE m_left_all AS SELECT * EXCLUDE (tie_break), record_id AS unique_id FROM m_left",
     )
-    n_left = run(con, "SELECT count(*) FROM m_left_all")[0][0]
-    n_open = run(con, "SELECT count(*) FROM m_right_open")[0][0]
-    if n_left == 0 or n_open == 0:
-        run(
-            con,
-            "CREATE OR REPLACE TEMP TABLE m_pairs AS SELECT NULL::VARCHAR AS left_id, "
-            "NULL::VARCHAR AS right_id, NULL::DOUBLE AS match_weight, "
-            "NULL::DOUBLE AS match_probability, NULL::VARCHAR AS evidence WHERE false",
-        )
-        return
+    return (
+        run(con, "SELECT count(*) FROM m_left_all")[0][0],
+        run(con, "SELECT count(*) FROM m_right_open")[0][0],
+    )
+
+
+def _empty_pairs(con, table: str = "m_pairs") -> None:
+    run(con, f"CREATE OR REPLACE TEMP TABLE {table} ({PAIR_COLUMNS})")
+
+
+def _train(con, settings: MatchSettings, n_left: int):
+    """A Splink link_only linker over m_left_all and m_right_open, trained on them."""
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
     db_api = DuckDBAPI(con)
     left_sdf = db_api.register("m_left_all", dataset_display_name="left")
     right_sdf = db_api.register("m_right_open", dataset_display_name="right")
     creator = SettingsCreator(
         link_type="link_only",
         comparisons=_comparisons(),
-        blocking_rules_to_generate_predictions=[
-            # equi-joins only (a whole postcode against itself grows with the square of
-            # the outlets in it: 1M accounts would not fit)
-            block_on("postcode", "street_number"),
-            block_on("postcode", "substr(name_core, 1, 3)"),
-            block_on("postcode", "substr(street, 1, 12)"),
-            block_on("name_core", "department"),
-            block_on("name_local", "city_norm"),
-            block_on("street_number", "street", "department"),
-            block_on("phone"),
-        ],
+        blocking_rules_to_generate_predictions=[block_on(*rule) for rule in BLOCKING_RULES],
         # each right record matches at most one of the n_left references
         probability_two_random_records_match=min(0.5, 0.8 / max(n_left, 1)),
         retain_intermediate_calculation_columns=False,
@@ -310,7 +340,27 @@ def _probabilistic(con, settings: MatchSettings) -> None:
         linker.training.estimate_m_from_pairwise_labels("m_labels")
     if os.environ.get("RTM_LINKING_DEBUG_MODEL"):
         linker.misc.save_model_to_json(os.environ["RTM_LINKING_DEBUG_MODEL"], overwrite=True)
-    predictions = linker.inference.predict(threshold_match_probability=0.01)
+    return linker
+
+
+def _saved_linker(con, model: dict, left_table: str, right_table: str, tf_table: str):
+    """A linker over two tables with a saved model (no training) and the saved
+    term-frequency lookup (not recomputed from these tables)."""
+    from splink import DuckDBAPI, Linker
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    db_api = DuckDBAPI(con)
+    left_sdf = db_api.register(left_table, dataset_display_name="left")
+    right_sdf = db_api.register(right_table, dataset_display_name="right")
+    linker = Linker([left_sdf, right_sdf], model, log_level=None)
+    linker.table_management.register_term_frequency_lookup(db_api.register(tf_table), TF_COLUMN)
+    return linker
+
+
+def _predict_into(con, linker, target: str) -> int:
+    """Predict with the linker, append the pairs (left_id, right_id, weight, probability,
+    evidence) to `target`, drop Splink's own tables; returns the number of pairs."""
+    predictions = linker.inference.predict(threshold_match_probability=0.01, warning_mode="never")
     table = predictions.physical_name
     cols = {r[0] for r in run(con, f"DESCRIBE {table}")}
     agreed = []
@@ -321,26 +371,35 @@ def _probabilistic(con, settings: MatchSettings) -> None:
     # which side is left: source_dataset_l holds the display name
     run(
         con,
-        f"""CREATE OR REPLACE TEMP TABLE m_pairs AS
+        f"""INSERT INTO {target}
         SELECT
             CASE WHEN source_dataset_l = 'left' THEN unique_id_l ELSE unique_id_r END AS left_id,
             CASE WHEN source_dataset_l = 'left' THEN unique_id_r ELSE unique_id_l END AS right_id,
             match_weight, match_probability, nullif({evidence}, '') AS evidence
         FROM {table}""",
     )
+    n = run(con, f"SELECT count(*) FROM {table}")[0][0]
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    return n
 
 
-def match(
-    con: duckdb.DuckDBPyConnection,
-    left: str,
-    right: str,
-    settings: MatchSettings | None = None,
-) -> str:
-    """Link `right` records to `left` records; returns the name of the result table."""
-    settings = settings or MatchSettings()
-    _prepare(con, left, right, settings.legal_id_pattern)
-    _deterministic(con)
-    _probabilistic(con, settings)
+def _probabilistic(con, settings: MatchSettings) -> tuple[dict, int] | None:
+    """Train on every record and predict every pair into m_pairs; returns the trained
+    model (Splink settings dict) and the pairs predicted, None when a side is empty. The
+    term-frequency lookup the prediction used is left in m_tf."""
+    n_left, n_open = _open_tables(con)
+    _empty_pairs(con)
+    if n_left == 0 or n_open == 0:
+        return None
+    linker = _train(con, settings, n_left)
+    tf = linker.table_management.compute_tf_table(TF_COLUMN)
+    run(con, f"CREATE OR REPLACE TEMP TABLE m_tf AS SELECT * FROM {tf.physical_name}")
+    model = linker.misc.save_model_to_json()
+    return model, _predict_into(con, linker, "m_pairs")
+
+
+def _match_result(con, settings: MatchSettings) -> None:
+    """match_result from m_pairs, m_key_links, m_left and m_right."""
     link = settings.link_threshold
     run(
         con,
@@ -408,4 +467,19 @@ def match(
         LEFT JOIN m_key_links k ON k.record_id = r.record_id
         LEFT JOIN decided b ON b.right_id = r.record_id""",
     )
+
+
+def match(
+    con: duckdb.DuckDBPyConnection,
+    left: str,
+    right: str,
+    settings: MatchSettings | None = None,
+) -> str:
+    """Link `right` records to `left` records, training a model on them and keeping no
+    state; returns the name of the result table."""
+    settings = settings or MatchSettings()
+    _prepare(con, left, right, settings.legal_id_pattern)
+    _deterministic(con)
+    _probabilistic(con, settings)
+    _match_result(con, settings)
     return "match_result"

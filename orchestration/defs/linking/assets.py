@@ -33,6 +33,14 @@ TABLES = {
 CROSSWALK_KEY = dg.AssetKey([SCHEMA, "account_crosswalk"])
 
 
+class LinkingConfig(dg.Config):
+    """retrain: train the linking model again and predict every pair rather than predict
+    only the pairs of new or changed records with the saved model; the full_refresh job
+    sets it (RTM_LINKING_RETRAIN=1 does the same for any run)."""
+
+    retrain: bool = False
+
+
 def build_linking_defs() -> dg.Definitions:
     deps = [dg.AssetKey(["staging", name]) for name in STAGING_INPUTS]
 
@@ -50,7 +58,7 @@ def build_linking_defs() -> dg.Definitions:
             for table, description in TABLES.items()
         ],
     )
-    def account_linking(context: dg.AssetExecutionContext, rtm: RtmResource):
+    def account_linking(context: dg.AssetExecutionContext, config: LinkingConfig, rtm: RtmResource):
         from orchestration.linking.crosswalk import build_crosswalk, default_overrides_path
 
         settings = rtm.settings()
@@ -61,6 +69,7 @@ def build_linking_defs() -> dg.Definitions:
             overrides,
             settings.match_settings(),
             duckdb_config=settings.duckdb_config(),
+            retrain=config.retrain,
         )
         context.log.info(f"account linking: {summary}")
         counts = {
@@ -79,6 +88,12 @@ def build_linking_defs() -> dg.Definitions:
                     "by_method": dg.MetadataValue.json(summary.by_method),
                     "carried_over": summary.carried_over,
                     "overridden": summary.overridden,
+                    # the engine's night: full / incremental / cached, and why
+                    "engine_mode": summary.engine_mode,
+                    "engine_reason": summary.engine_reason,
+                    "accounts_changed": summary.accounts_changed,
+                    "records_changed": summary.records_changed,
+                    "pairs_predicted": summary.pairs_predicted,
                     "overrides_file": str(overrides),
                 }
             yield dg.MaterializeResult(asset_key=dg.AssetKey([SCHEMA, table]), metadata=metadata)
