@@ -6,9 +6,9 @@ every rule it broke). Each file is recorded in `raw.file_deliveries` with its co
 so a file delivered twice is loaded once and counts always reconcile:
 rows_read = rows_loaded + rows_quarantined.
 
-The work is set-based: DuckDB reads each file as text columns, one SQL statement derives
-the typed values and the list of broken rules for all rows at once, and two INSERTs route
-the rows. Python only walks files, never rows.
+The work is set-based: one SQL statement reads each file as text, derives the typed values
+and the list of broken rules for all rows at once into a single staging table, and two
+INSERTs route the rows. Python only walks files, never rows.
 """
 
 from __future__ import annotations
@@ -402,15 +402,7 @@ class ContractLoader:
         finally:
             if readable != path:
                 readable.unlink(missing_ok=True)
-            for table in (
-                "_read",
-                "_lines",
-                "_rejects",
-                "_rejects_scan",
-                "_rejected_lines",
-                "_stage",
-                "_checked",
-            ):
+            for table in ("_checked", "_rejects", "_rejects_scan", "_rejected_lines"):
                 self.con.execute(f"DROP TABLE IF EXISTS {table}")
         return result
 
@@ -428,7 +420,7 @@ class ContractLoader:
     def _staged_lines(self) -> int:
         """Data lines read from the file, good or malformed."""
         return self.con.execute(
-            "SELECT (SELECT count(*) FROM _stage) + (SELECT count(*) FROM _rejected_lines)"
+            "SELECT (SELECT count(*) FROM _checked) + (SELECT count(*) FROM _rejected_lines)"
         ).fetchone()[0]
 
     def _header(self, layout: FileLayout, path: Path, rel: str) -> list[str]:
@@ -464,86 +456,57 @@ class ContractLoader:
         return header
 
     def _stage(self, layout: FileLayout, path: Path, rel: str) -> None:
-        """Read the file as text into _stage(_line, <contract columns as VARCHAR>)."""
+        """Read the file and check every row in one statement, into
+        _checked(_line, _row, <contract columns typed>, _reasons), plus _rejected_lines
+        (CSV lines DuckDB could not parse; empty for other formats).
+
+        Only one table is materialized per file: the delivered row is kept as a struct
+        (`_row`, the file's own column names) and turned into the quarantine's JSON record
+        only for the rows that end up there."""
         con = self.con
-        if layout.format.type == "jsonl":
-            try:
-                con.execute(
-                    "CREATE TEMP TABLE _read AS SELECT row_number() OVER () AS _ordinal, json "
-                    "FROM read_ndjson_objects(?)",
-                    [str(path)],
-                )
-            except duckdb.Error as exc:
-                raise IngestionError(f"{rel}: not valid newline-delimited JSON: {exc}") from exc
-            con.execute(
-                "CREATE TEMP TABLE _rejected_lines (line BIGINT, error_message VARCHAR, csv_line VARCHAR)"
+        fmt = layout.format
+        personal = [c.name for c in self.contract.columns if c.pseudonymize]
+        if fmt.type == "jsonl" and personal:
+            raise IngestionError(
+                f"{rel}: columns {personal} are tagged pseudonymize, which JSON sources "
+                "do not support yet; remove the tag or deliver this source as CSV"
             )
-            con.execute("CREATE TEMP TABLE _lines AS SELECT _ordinal AS line, _ordinal FROM _read")
+        if fmt.type == "jsonl":
+            source = f"SELECT json AS _row FROM read_ndjson_objects({_lit(str(path))})"
+            unreadable = "not valid newline-delimited JSON"
+            first_line = 1
 
             def source_value(column: str) -> str | None:
                 path_expr = layout.json_fields.get(column)
-                return f"json_extract_string(r.json, {_lit(path_expr)})" if path_expr else None
-        elif layout.format.type == "parquet":
-            # Typed columns are read as text, then go through the same rules as a CSV's;
-            # a row's line number is its position in the file (1 = first row).
-            header = self._header(layout, path, rel)
-            as_text = ", ".join(f"CAST({_q(h)} AS VARCHAR) AS {_q(h)}" for h in header)
-            con.execute(
-                f"""CREATE TEMP TABLE _read AS
-                SELECT row_number() OVER () AS _ordinal, to_json(t) AS _raw, *
-                FROM (SELECT {as_text} FROM read_parquet({_lit(str(path))})) AS t"""
-            )
-            con.execute(
-                "CREATE TEMP TABLE _rejected_lines (line BIGINT, error_message VARCHAR, csv_line VARCHAR)"
-            )
-            con.execute("CREATE TEMP TABLE _lines AS SELECT _ordinal AS line, _ordinal FROM _read")
-            mapping = layout.columns or {c: c for c in self.contract.column_names}
-
-            def source_value(column: str) -> str | None:
-                return f"r.{_q(mapping[column])}" if column in mapping else None
+                return f"json_extract_string(r._row, {_lit(path_expr)})" if path_expr else None
         else:
             header = self._header(layout, path, rel)
-            columns = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
-            try:
-                con.execute(
-                    f"""CREATE TEMP TABLE _read AS
-                    SELECT row_number() OVER () AS _ordinal, to_json(t) AS _raw, *
+            if fmt.type == "parquet":
+                # Typed columns are read as text, then go through the same rules as a
+                # CSV's; a row's line number is its position in the file (1 = first row).
+                as_text = ", ".join(f"CAST({_q(h)} AS VARCHAR) AS {_q(h)}" for h in header)
+                source = (
+                    f"SELECT t AS _row FROM (SELECT {as_text} "
+                    f"FROM read_parquet({_lit(str(path))})) AS t"
+                )
+                unreadable = "cannot be read as Parquet"
+                first_line = 1
+            else:
+                columns = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
+                source = f"""SELECT t AS _row
                     FROM read_csv({_lit(str(path))}, header = true, auto_detect = false,
-                        columns = {columns}, delim = {_lit(layout.format.delimiter)},
+                        columns = {columns}, delim = {_lit(fmt.delimiter)},
                         quote = '"', escape = '"', strict_mode = true,
                         store_rejects = true, rejects_table = '_rejects',
                         rejects_scan = '_rejects_scan') AS t"""
-                )
-            except duckdb.Error as exc:
-                raise IngestionError(f"{rel}: cannot be read as CSV: {exc}") from exc
-            # DuckDB may report several errors for one broken line (a truncated last line is
-            # short of each missing column): one quarantine row per physical line.
-            con.execute(
-                """CREATE OR REPLACE TEMP TABLE _rejected_lines AS
-                SELECT line, string_agg(DISTINCT error_message, '; ' ORDER BY error_message)
-                           AS error_message,
-                       any_value(csv_line) AS csv_line
-                FROM _rejects GROUP BY line"""
-            )
-            # DuckDB numbers rejected lines (header = line 1) but not accepted rows: accepted
-            # row k sits on the k-th line number that is not a rejected one.
-            total = con.execute(
-                "SELECT (SELECT count(*) FROM _read) + (SELECT count(*) FROM _rejected_lines)"
-            ).fetchone()[0]
-            con.execute(
-                f"""CREATE TEMP TABLE _lines AS
-                SELECT line, row_number() OVER (ORDER BY line) AS _ordinal
-                FROM range(2, {total + 2}) AS t(line)
-                WHERE line NOT IN (SELECT line FROM _rejected_lines)"""
-            )
+                unreadable = "cannot be read as CSV"
+                first_line = 2  # the header is line 1
             mapping = layout.columns or {c: c for c in self.contract.column_names}
 
             def source_value(column: str) -> str | None:
-                return f"r.{_q(mapping[column])}" if column in mapping else None
+                return f"r._row.{_q(mapping[column])}" if column in mapping else None
 
-        # The quarantine keeps the values exactly as delivered, under the file's own names.
-        record = "r.json" if layout.format.type == "jsonl" else "r._raw"
-        selects = []
+        staged = []
         for column in self.contract.columns:
             if column.name == "distributor_id" and layout.distributor_id:
                 expr = _lit(layout.distributor_id)
@@ -558,28 +521,66 @@ class ContractLoader:
                     expr = f"(CASE {expr} {cases} ELSE {expr} END)"
                 if column.pseudonymize:
                     expr = _keyed_hash(expr)
-            selects.append(f"{expr} AS {_q(column.name)}")
-        personal = [c.name for c in self.contract.columns if c.pseudonymize]
+            staged.append(f"{expr} AS {_q(column.name)}")
+        typed, checks = [], []
+        for column in self.contract.columns:
+            value = f"s.{_q(column.name)}"
+            cast = _typed_expr(column, value, fmt, layout.multipliers.get(column.name))
+            typed.append(f"{cast} AS {_q(column.name)}")
+            checks += _rule_checks(column, value, cast, fmt)
         if personal:
-            if layout.format.type == "jsonl":
-                raise IngestionError(
-                    f"{rel}: columns {personal} are tagged pseudonymize, which JSON sources "
-                    "do not support yet; remove the tag or deliver this source as CSV"
-                )
             con.execute("SET VARIABLE rtm_pseudonymization_key = ?", [pseudonymization_key()])
-            # The quarantine keeps the delivered line, but never personal data in clear.
-            delivered = {
-                c: f"NULLIF(trim(r.{_q(mapping[c])}), '')" for c in personal if c in mapping
-            }
-            patch = ", ".join(
-                f"{_lit(mapping[c])}: {_keyed_hash(value)}" for c, value in delivered.items()
+        checked = f"""
+            SELECT s._line, s._row, {", ".join(typed)},
+                   list_filter([{", ".join(checks)}], lambda x: x IS NOT NULL) AS _reasons
+            FROM (
+                SELECT r._line, r._row, {", ".join(staged)}
+                FROM (
+                    SELECT row_number() OVER () + {first_line - 1} AS _line, _row
+                    FROM ({source})
+                ) AS r
+            ) AS s"""
+        if not self.contract.key_columns:
+            # Without key rules no later statement adds reasons: the quarantine's record
+            # is built now, for the rows already broken, and the row itself is not kept.
+            checked = f"""
+                SELECT * EXCLUDE (_row),
+                       CASE WHEN len(_reasons) > 0 THEN {self._record(layout)} END AS _record
+                FROM ({checked})"""
+        # row_number() OVER () numbers the rows in file order (preserve_insertion_order);
+        # for a CSV this is the line number as long as DuckDB rejected no line (see below).
+        try:
+            con.execute(f"CREATE TEMP TABLE _checked AS {checked}")
+        except duckdb.Error as exc:
+            raise IngestionError(f"{rel}: {unreadable}: {exc}") from exc
+        if fmt.type in ("jsonl", "parquet"):
+            con.execute(
+                "CREATE TEMP TABLE _rejected_lines (line BIGINT, error_message VARCHAR, csv_line VARCHAR)"
             )
-            record = f"json_merge_patch({record}, to_json({{{patch}}}))" if patch else record
+            return
+        # DuckDB may report several errors for one broken line (a truncated last line is
+        # short of each missing column): one quarantine row per physical line.
         con.execute(
-            f"""CREATE TEMP TABLE _stage AS
-            SELECT l.line AS _line, {record} AS _record, {", ".join(selects)}
-            FROM _read r JOIN _lines l USING (_ordinal)"""
+            """CREATE OR REPLACE TEMP TABLE _rejected_lines AS
+            SELECT line, string_agg(DISTINCT error_message, '; ' ORDER BY error_message)
+                       AS error_message,
+                   any_value(csv_line) AS csv_line
+            FROM _rejects GROUP BY line"""
         )
+        rejected = con.execute("SELECT count(*) FROM _rejected_lines").fetchone()[0]
+        if rejected:
+            # DuckDB numbers rejected lines (header = line 1) but not accepted rows: accepted
+            # row k sits on the k-th line number that is not a rejected one.
+            total = con.execute("SELECT count(*) FROM _checked").fetchone()[0] + rejected
+            con.execute(
+                f"""UPDATE _checked SET _line = l.line
+                FROM (
+                    SELECT line, row_number() OVER (ORDER BY line) + 1 AS provisional
+                    FROM range(2, {total + 2}) AS t(line)
+                    WHERE line NOT IN (SELECT line FROM _rejected_lines)
+                ) AS l
+                WHERE _checked._line = l.provisional"""
+            )
 
     def _replace_previous(self, layout: FileLayout, rel: str, key: str) -> list[str]:
         """A snapshot replaces the source's earlier rows; a corrected re-delivery (same
@@ -604,6 +605,9 @@ class ContractLoader:
                     [self.contract.key, rel, key],
                 ).fetchall()
             ]
+            if not replaced:
+                # the usual case: nothing to delete, so no scan of the whole raw table
+                return replaced
             self.con.execute(
                 f"DELETE FROM {table} WHERE _source_file IN (SELECT unnest(?::VARCHAR[]))",
                 [replaced],
@@ -619,21 +623,27 @@ class ContractLoader:
         )
         return replaced
 
+    def _record(self, layout: FileLayout) -> str:
+        """SQL of the quarantine's record for a staged row: the values exactly as
+        delivered, under the file's own names, but never personal data in clear."""
+        if layout.format.type == "jsonl":
+            return "_row"
+        mapping = layout.columns or {c: c for c in self.contract.column_names}
+        delivered = {
+            c.name: f"NULLIF(trim(_row.{_q(mapping[c.name])}), '')"
+            for c in self.contract.columns
+            if c.pseudonymize and c.name in mapping
+        }
+        patch = ", ".join(
+            f"{_lit(mapping[c])}: {_keyed_hash(value)}" for c, value in delivered.items()
+        )
+        return (
+            f"json_merge_patch(to_json(_row), to_json({{{patch}}}))" if patch else "to_json(_row)"
+        )
+
     def _route_rows(self, layout: FileLayout, rel: str, digest: str, result: FileResult) -> None:
         con, contract = self.con, self.contract
-        typed, checks = [], []
-        for column in contract.columns:
-            value = f"s.{_q(column.name)}"
-            cast = _typed_expr(column, value, layout.format, layout.multipliers.get(column.name))
-            typed.append(f"{cast} AS {_q(column.name)}")
-            checks += _rule_checks(column, value, cast, layout.format)
         keys = contract.key_columns
-        con.execute(
-            f"""CREATE TEMP TABLE _checked AS
-            SELECT s._line, s._record, {", ".join(typed)},
-                   list_filter([{", ".join(checks)}], lambda x: x IS NOT NULL) AS _reasons
-            FROM _stage s"""
-        )
         if keys:
             key_list = ", ".join(_q(k) for k in keys)
             key_label = ", ".join(keys)
@@ -666,23 +676,27 @@ class ContractLoader:
                     WHERE _checked._line = prior._line"""
                 )
         names = ", ".join(_q(c) for c in contract.column_names)
+        # _checked is in line order (see _stage) and preserve_insertion_order keeps it so:
+        # no sort needed for the rows to land in file order.
         con.execute(
             f"""INSERT INTO {contract.physical_table} ({names}, {", ".join(METADATA_COLUMNS)})
             SELECT {names}, ?, _line, ?, current_timestamp::TIMESTAMP
-            FROM _checked WHERE len(_reasons) = 0 ORDER BY _line""",
+            FROM _checked WHERE len(_reasons) = 0""",
             [rel, digest],
         )
+        record = self._record(layout) if keys else "_record"
         con.execute(
-            """INSERT INTO raw.quarantine
-            SELECT ?, ?, ?, _line, array_to_string(_reasons, '; '), _record, ?,
+            f"""INSERT INTO raw.quarantine
+            SELECT ?, ?, ?, _line, array_to_string(_reasons, '; '), {record}, ?,
                    current_timestamp::TIMESTAMP
             FROM _checked WHERE len(_reasons) > 0
             UNION ALL
             SELECT ?, ?, ?, line, 'malformed row: ' || error_message,
-                   to_json({'raw_line': trim(csv_line, chr(10) || chr(13))}), ?, current_timestamp::TIMESTAMP
+                   to_json({{'raw_line': trim(csv_line, chr(10) || chr(13))}}), ?, current_timestamp::TIMESTAMP
             FROM _rejected_lines""",
             [contract.key, layout.distributor_id, rel, digest] * 2,
         )
+        # Counted from this file's own staging tables, not from the growing quarantine.
         counts = con.execute(
             "SELECT count(*) FILTER (len(_reasons) = 0), count(*) FILTER (len(_reasons) > 0) "
             "FROM _checked"
@@ -691,12 +705,16 @@ class ContractLoader:
         result.rows_loaded = counts[0]
         result.rows_quarantined = counts[1] + rejected
         result.rows_read = result.rows_loaded + result.rows_quarantined
-        reasons = con.execute(
-            """SELECT split_part(reason, ':', 1) AS rule, count(*) FROM raw.quarantine
-            WHERE file = ? GROUP BY ALL""",
-            [rel],
-        ).fetchall()
-        result.quarantine_reasons = dict(reasons)
+        if result.rows_quarantined:
+            reasons = con.execute(
+                """SELECT split_part(reason, ':', 1) AS rule, count(*) FROM (
+                    SELECT array_to_string(_reasons, '; ') AS reason
+                    FROM _checked WHERE len(_reasons) > 0
+                    UNION ALL
+                    SELECT 'malformed row: ' || error_message FROM _rejected_lines
+                ) GROUP BY ALL"""
+            ).fetchall()
+            result.quarantine_reasons = dict(reasons)
 
     def _record_delivery(
         self, result: FileResult, digest: str, size: int, delivered_at: datetime
