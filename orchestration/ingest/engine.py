@@ -310,6 +310,9 @@ class ContractLoader:
         self.tmp_dir = tmp_dir
         self.log = log
         tmp_dir.mkdir(parents=True, exist_ok=True)
+        # Line numbers are row positions as read (see _stage): they hold only while DuckDB
+        # keeps rows in the order it reads them.
+        con.execute("SET preserve_insertion_order = true")
 
     def load(self, layouts: list[FileLayout]) -> list[FileResult]:
         files = [
@@ -547,8 +550,11 @@ class ContractLoader:
                 SELECT * EXCLUDE (_row),
                        CASE WHEN len(_reasons) > 0 THEN {self._record(layout)} END AS _record
                 FROM ({checked})"""
-        # row_number() OVER () numbers the rows in file order (preserve_insertion_order);
-        # for a CSV this is the line number as long as DuckDB rejected no line (see below).
+        # row_number() OVER () numbers the rows in file order (preserve_insertion_order),
+        # before any operator that may reorder them; for a CSV this is the line number as
+        # long as DuckDB rejected no line (see below). It keeps the read on one thread:
+        # numbering by rowid after the fact would not, but a join in the plan (a long
+        # valid_values IN list becomes one) makes rowid order differ from file order.
         try:
             con.execute(f"CREATE TEMP TABLE _checked AS {checked}")
         except duckdb.Error as exc:
@@ -676,12 +682,12 @@ class ContractLoader:
                     WHERE _checked._line = prior._line"""
                 )
         names = ", ".join(_q(c) for c in contract.column_names)
-        # _checked is in line order (see _stage) and preserve_insertion_order keeps it so:
-        # no sort needed for the rows to land in file order.
+        # Sorted: _checked's physical order is not guaranteed to be the file's, since DuckDB
+        # may turn a long valid_values IN list into a join.
         con.execute(
             f"""INSERT INTO {contract.physical_table} ({names}, {", ".join(METADATA_COLUMNS)})
             SELECT {names}, ?, _line, ?, current_timestamp::TIMESTAMP
-            FROM _checked WHERE len(_reasons) = 0""",
+            FROM _checked WHERE len(_reasons) = 0 ORDER BY _line""",
             [rel, digest],
         )
         record = self._record(layout) if keys else "_record"
