@@ -34,21 +34,23 @@ never_spent as (
 
 monthly_sales as (
 
+    -- only the accounts that can be comparison accounts go through the window join
     select
         account_id,
         sales_month,
         revenue_eur
     from {{ ref('int_accounts__monthly_sales') }}
+    where account_id in (select never_spent.account_id from never_spent)
 
 ),
 
 windowed_sales as (
 
+    -- keyed on (cohort, account) alone: the account's attributes join after the aggregate
+    -- (grouping 60 M joined rows by two more strings took 54 s at 1M accounts, 5 s without)
     select
         cohorts.cohort_month,
-        never_spent.account_id,
-        never_spent.channel,
-        never_spent.size_band,
+        monthly_sales.account_id,
         sum(
             case
                 when monthly_sales.sales_month < cohorts.cohort_month then monthly_sales.revenue_eur
@@ -66,23 +68,24 @@ windowed_sales as (
         on
             cohorts.pre_start_month <= monthly_sales.sales_month
             and cohorts.post_end_month > monthly_sales.sales_month
-    inner join never_spent on monthly_sales.account_id = never_spent.account_id
-    group by cohorts.cohort_month, never_spent.account_id, never_spent.channel, never_spent.size_band
+    group by cohorts.cohort_month, monthly_sales.account_id
 
 ),
 
 final as (
 
     select
-        cohort_month,
-        account_id,
-        channel,
-        size_band,
-        pre_revenue_eur,
-        post_revenue_eur,
-        post_revenue_eur - pre_revenue_eur * {{ post_months }} / {{ pre_months }}.0 as change_eur
+        windowed_sales.cohort_month,
+        windowed_sales.account_id,
+        never_spent.channel,
+        never_spent.size_band,
+        windowed_sales.pre_revenue_eur,
+        windowed_sales.post_revenue_eur,
+        windowed_sales.post_revenue_eur
+        - windowed_sales.pre_revenue_eur * {{ post_months }} / {{ pre_months }}.0 as change_eur
     from windowed_sales
-    where pre_revenue_eur > 0
+    inner join never_spent on windowed_sales.account_id = never_spent.account_id
+    where windowed_sales.pre_revenue_eur > 0
 
 )
 
