@@ -243,6 +243,34 @@ def test_a_file_the_ledger_knows_by_name_size_and_time_is_not_read_again(
     assert con.execute("SELECT invoice_ref FROM raw.distributor_sell_out").fetchall() == [("F2",)]
 
 
+def test_daily_files_do_not_restate_each_other_but_a_monthly_correction_does(warehouse, tmp_path):
+    """D01's period pattern stops at the month: a distributor that moves to daily files
+    (VENTES_YYYYMMDD) gets one delivery per day, not each day replacing the last."""
+    con, landing = warehouse
+    layout = _layout("D01")
+    loader = ContractLoader(con, SELL_OUT, landing, tmp_path / "tmp")
+    for day in (3, 4):
+        _write(landing, layout, f"VENTES_202611{day:02d}.csv", _render(layout, [_good_row(day)]))
+    _write(landing, layout, "VENTES_202610.csv", _render(layout, [_good_row(1)]))
+    loader.load([layout])
+    _write(landing, layout, "VENTES_202610_v2.csv", _render(layout, [_good_row(2)]))
+    loader.load([layout])
+    ledger = dict(
+        con.execute(
+            "SELECT regexp_extract(file, '[^/]+$'), status FROM raw.file_deliveries"
+        ).fetchall()
+    )
+    assert ledger == {
+        "VENTES_20261103.csv": "loaded",
+        "VENTES_20261104.csv": "loaded",
+        "VENTES_202610.csv": "superseded",
+        "VENTES_202610_v2.csv": "loaded",
+    }
+    assert con.execute(
+        "SELECT list(invoice_ref ORDER BY invoice_ref) FROM raw.distributor_sell_out"
+    ).fetchone()[0] == ["F2", "F3", "F4"]
+
+
 def test_corrected_redelivery_replaces_its_own_rows(warehouse, tmp_path):
     con, landing = warehouse
     layout = _layout("D02")
