@@ -257,7 +257,8 @@ def test_a_bad_period_pattern_fails_fast_naming_the_key(tmp_path, pattern, messa
     text = Path("examples/sample_company/company.yaml").read_text(encoding="utf-8")
     broken = tmp_path / "company.yaml"
     broken.write_text(
-        text.replace(r"'sellout_(?P<period>\d{4}-\d{2})'", repr(pattern)), encoding="utf-8"
+        text.replace(r"'sellout_(?P<period>\d{4}-\d{2})(?!-?\d)'", repr(pattern)), encoding="utf-8"
     )
+    assert broken.read_text(encoding="utf-8") != text
     with pytest.raises(ConfigError, match=rf"distributors.1.period_from_file_name: .*{message}"):
         load_company_config(broken)
