@@ -54,6 +54,10 @@
 
 {#- The current state, one row per (kind, key1, key2) with its fingerprint. -#}
 {% macro sell_out_lines_current_state() -%}
+    {#- a product row as the conversion reads it, under its EAN and under its SKU -#}
+    {%- set product_row = surrogate_key(
+        ['sku', 'ean', 'brand', 'category', 'bottles_per_case', 'bottle_size_l']
+    ) %}
     select
         'file' as kind,
         file_hash as key1,
@@ -79,15 +83,13 @@
     from (
         select
             ean as code,
-            {{ surrogate_key(['sku', 'ean', 'brand', 'category', 'bottles_per_case', 'bottle_size_l']) }}
-                as fingerprint
+            {{ product_row }} as fingerprint
         from {{ ref('stg_erp__products') }}
         where ean is not null
         union all
         select
             sku as code,
-            {{ surrogate_key(['sku', 'ean', 'brand', 'category', 'bottles_per_case', 'bottle_size_l']) }}
-                as fingerprint
+            {{ product_row }} as fingerprint
         from {{ ref('stg_erp__products') }}
         where sku is not null
     ) as product_codes
