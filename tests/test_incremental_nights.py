@@ -251,3 +251,67 @@ def test_nights_deliver_history_then_october_and_a_restatement(nights):
 
 def test_incremental_nights_publish_what_a_full_refresh_publishes(nights):
     assert _compare(nights["incremental"], nights["full"]) == {}
+
+
+def _unique_test_failures(settings: Settings, target: Path) -> int:
+    """Run the fact's line-key uniqueness test; its failing row count."""
+    import json
+    import subprocess
+
+    from orchestration.config import DBT_PROJECT_DIR
+    from orchestration.defs.transform.dbt_assets import dbt_executable
+    from orchestration.stages import dbt_environment, dbt_vars
+
+    subprocess.run(
+        [dbt_executable(), "test", "--select", "test_name:unique_in_rewritten_lines",
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps(dbt_vars(settings))],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **dbt_environment(settings), "DBT_TARGET_PATH": str(target)},
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    (result,) = json.loads((target / "run_results.json").read_text())["results"]
+    return result["failures"]
+
+
+def test_line_key_test_checks_the_lines_the_night_wrote_against_the_whole_table(nights, tmp_path):
+    """The fact's uniqueness test groups only the keys the last build wrote: a twin of one
+    of them fails it wherever the twin is; after a build that wrote every line (the full
+    refresh that ends the fixture) every key is checked."""
+    settings = nights["settings"]
+    fact = "intermediate.int_sell_out_lines__linked"
+    changes = f"{fact}__changes"
+    with duckdb.connect(str(settings.working_db)) as con:
+        assert con.execute(f"SELECT kind FROM {changes}").fetchall() == [("config",)]
+        saved = con.execute(f"SELECT * FROM {changes}").fetchall()
+        kept_hash = con.execute(
+            f"SELECT any_value(file_hash) FROM {fact} WHERE source_file = ?", [KEPT]
+        ).fetchone()[0]
+        # a twin of a line of the KEPT file, written as if by a night that loaded that file
+        con.execute(
+            f"INSERT INTO {fact} SELECT * FROM {fact} WHERE source_file = ? LIMIT 1", [KEPT]
+        )
+    try:
+        assert _unique_test_failures(settings, tmp_path / "all") == 1
+        with duckdb.connect(str(settings.working_db)) as con:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {changes} AS SELECT 'file' AS kind, "
+                "? AS key1, '' AS key2",
+                [kept_hash],
+            )
+        assert _unique_test_failures(settings, tmp_path / "night") == 1
+        # a night that wrote another file's lines does not look at the KEPT file's keys
+        with duckdb.connect(str(settings.working_db)) as con:
+            con.execute(f"UPDATE {changes} SET key1 = 'another file'")
+        assert _unique_test_failures(settings, tmp_path / "other") == 0
+    finally:
+        with duckdb.connect(str(settings.working_db)) as con:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {changes} (kind VARCHAR, key1 VARCHAR, key2 VARCHAR)"
+            )
+            con.executemany(f"INSERT INTO {changes} VALUES (?, ?, ?)", saved)
+            con.execute(
+                f"DELETE FROM {fact} WHERE rowid = (SELECT max(rowid) FROM {fact} "
+                "WHERE source_file = ?)",
+                [KEPT],
+            )

@@ -17,8 +17,10 @@
 {%- endmacro %}
 
 
-{% macro sell_out_lines_changes_relation() -%}
-    {{ return(this.incorporate(path={"identifier": this.identifier ~ "__changes"})) }}
+{#- What the last build rewrote (kind, key1, key2), kept until the next build: the
+    unique test of the line key reads it (tests/generic/unique_in_rewritten_lines.sql). -#}
+{% macro sell_out_lines_changes_relation(model=this) -%}
+    {{ return(model.incorporate(path={"identifier": model.identifier ~ "__changes"})) }}
 {%- endmacro %}
 
 
@@ -169,9 +171,13 @@
 {%- endmacro %}
 
 
-{#- Post-hook: what the table now reflects. -#}
+{#- Post-hook: what the table now reflects. A build without state rewrote every line: its
+    changes are the one 'config' row that selects them all. -#}
 {% macro sell_out_lines_record_state() -%}
+    {%- if not sell_out_lines_has_state() %}
+    create or replace table {{ sell_out_lines_changes_relation() }} as
+    select 'config' as kind, '' as key1, '' as key2;
+    {%- endif %}
     create or replace table {{ sell_out_lines_applied_relation() }} as
-    {{ sell_out_lines_current_state() }};
-    drop table if exists {{ sell_out_lines_changes_relation() }}
+    {{ sell_out_lines_current_state() }}
 {%- endmacro %}
