@@ -34,82 +34,73 @@ normalized as (
 
 ),
 
+key_types as (
+
+    -- one row per kind of key an account yields (a name gives a key from the trading name
+    -- and one from the legal name): the accounts are normalized once and crossed with
+    -- these, where a union of one select per key type normalized them once per branch
+    select * from (
+        values
+        (1, 'siret'),
+        (2, 'phone'),
+        (3, 'website'),
+        (4, 'name_postcode'),
+        (5, 'name_postcode'),
+        (6, 'name_postcode_number'),
+        (7, 'name_postcode_number')
+    ) as key_type_rows (key_variant, key_type)
+
+),
+
+candidate_keys as (
+
+    select
+        normalized.account_id,
+        normalized.is_active,
+        normalized.street_number,
+        key_types.key_type,
+        case key_types.key_variant
+            when 1 then normalized.siret
+            when 2 then normalized.phone_key
+            when 3 then normalized.website_key
+            when 4 then case
+                when normalized.account_name_key is not null and normalized.postcode is not null
+                    then {{ dbt.concat(["normalized.account_name_key", "'|'", "normalized.postcode"]) }}
+            end
+            when 5 then case
+                when normalized.legal_name_key is not null and normalized.postcode is not null
+                    then {{ dbt.concat(["normalized.legal_name_key", "'|'", "normalized.postcode"]) }}
+            end
+            when 6 then case
+                when
+                    normalized.account_name_key is not null
+                    and normalized.postcode is not null
+                    and normalized.street_number is not null
+                    then {{ dbt.concat([
+                        "normalized.account_name_key", "'|'", "normalized.postcode", "'|'",
+                        "normalized.street_number"
+                    ]) }}
+            end
+            when 7 then case
+                when
+                    normalized.legal_name_key is not null
+                    and normalized.postcode is not null
+                    and normalized.street_number is not null
+                    then {{ dbt.concat([
+                        "normalized.legal_name_key", "'|'", "normalized.postcode", "'|'",
+                        "normalized.street_number"
+                    ]) }}
+            end
+        end as key_value
+    from normalized
+    cross join key_types
+
+),
+
 keys as (
 
-    select
-        account_id,
-        is_active,
-        street_number,
-        'siret' as key_type,
-        siret as key_value
-    from normalized
-    where siret is not null
-
-    union all
-
-    select
-        account_id,
-        is_active,
-        street_number,
-        'phone' as key_type,
-        phone_key as key_value
-    from normalized
-    where phone_key is not null
-
-    union all
-
-    select
-        account_id,
-        is_active,
-        street_number,
-        'website' as key_type,
-        website_key as key_value
-    from normalized
-    where website_key is not null
-
-    union all
-
-    select
-        account_id,
-        is_active,
-        street_number,
-        'name_postcode' as key_type,
-        {{ dbt.concat(["account_name_key", "'|'", "postcode"]) }} as key_value
-    from normalized
-    where account_name_key is not null and postcode is not null
-
-    union all
-
-    select
-        account_id,
-        is_active,
-        street_number,
-        'name_postcode' as key_type,
-        {{ dbt.concat(["legal_name_key", "'|'", "postcode"]) }} as key_value
-    from normalized
-    where legal_name_key is not null and postcode is not null
-
-    union all
-
-    select
-        account_id,
-        is_active,
-        street_number,
-        'name_postcode_number' as key_type,
-        {{ dbt.concat(["account_name_key", "'|'", "postcode", "'|'", "street_number"]) }} as key_value
-    from normalized
-    where account_name_key is not null and postcode is not null and street_number is not null
-
-    union all
-
-    select
-        account_id,
-        is_active,
-        street_number,
-        'name_postcode_number' as key_type,
-        {{ dbt.concat(["legal_name_key", "'|'", "postcode", "'|'", "street_number"]) }} as key_value
-    from normalized
-    where legal_name_key is not null and postcode is not null and street_number is not null
+    select * from candidate_keys
+    where key_value is not null
 
 ),
 
