@@ -127,9 +127,10 @@
 
 
 {#- The lines a night must (re)build: every line when the configuration changed, else those
-    of changed files, products and customer links. One predicate for the pre-hook's delete
-    and the model's insert, so what goes and what comes back are always the same lines;
-    line_prefix qualifies the line columns ('' for the model's own select). -#}
+    of changed files, products and customer links. The pre-hook's delete uses it and the
+    model's insert renders the same conditions with constants (sell_out_lines_to_insert), so
+    what goes and what comes back are always the same lines; line_prefix qualifies the line
+    columns ('' for the model's own select). -#}
 {% macro sell_out_lines_changed(changes, line_prefix='') -%}
     (
         exists (select 1 from {{ changes }} where kind = 'config')
@@ -161,13 +162,59 @@
 {%- endmacro %}
 
 
-{#- The model's filter: which lines to (re)insert tonight (columns of the lines, unqualified:
-    the changes table has none of their names). -#}
-{% macro sell_out_lines_to_insert() -%}
-    {%- if sell_out_lines_has_state() %}
-    {%- set changes = sell_out_lines_changes_relation() %}
-    where {{ sell_out_lines_changed(changes) }}
+{#- The model's filter: which lines to (re)insert tonight. The same predicate as the
+    pre-hook's delete, over the same changes, but written out as constants: the lines come
+    from a view (conversion over staging over raw) and a filter on constants reaches the raw
+    table's scan, where a subquery against the changes table is joined only after every line
+    of the history has been converted (its key hashed, its product resolved): 3.4 s against
+    0.9 s for one file and 2,000 customer codes at 200k accounts. The changes are read when
+    the model is compiled, which dbt does just before running it, once its parents are
+    built. Past max_literal_codes customer codes (a night that relinks much of the base)
+    the subquery form is kept: the SQL stays small and the night converts every line,
+    which is what such a night costs anyway. -#}
+{% macro sell_out_lines_to_insert(max_literal_codes=50000) -%}
+    {%- if sell_out_lines_has_state() and execute %}
+    {%- set rows = run_query(sell_out_lines_changes()).rows %}
+    {%- set kinds = {'config': [], 'file': [], 'product': [], 'link': {}} %}
+    {%- for row in rows %}
+        {%- if row['kind'] == 'link' %}
+            {%- do kinds['link'].setdefault(row['key1'], []).append(row['key2']) %}
+        {%- else %}
+            {%- do kinds[row['kind']].append(row['key1']) %}
+        {%- endif %}
+    {%- endfor %}
+    {%- set link_count = kinds['link'].values() | map('length') | sum %}
+    {%- if kinds['config'] %}
+    {#- every line is rebuilt: no filter -#}
+    {%- elif link_count > max_literal_codes %}
+    where {{ sell_out_lines_changed(sell_out_lines_changes_relation()) }}
+    {%- else %}
+    {%- set conditions = [] %}
+    {%- if kinds['file'] %}
+        {%- do conditions.append('file_hash in (' ~ sql_string_list(kinds['file']) ~ ')') %}
     {%- endif %}
+    {%- if kinds['product'] %}
+        {%- do conditions.append('product_code in (' ~ sql_string_list(kinds['product']) ~ ')') %}
+    {%- endif %}
+    {%- for distributor_id, codes in kinds['link'] | dictsort %}
+        {%- do conditions.append(
+            "(distributor_id = " ~ sql_string_list([distributor_id])
+            ~ " and distributor_account_code in (" ~ sql_string_list(codes) ~ "))") %}
+    {%- endfor %}
+    where {{ conditions | join('\n        or ') if conditions else '1 = 0' }}
+    {%- endif %}
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- 'a', 'b', ... : values as SQL string literals (quotes doubled; a null matches no line,
+    as it matches nothing in the subquery form). -#}
+{% macro sql_string_list(values) -%}
+    {%- set literals = [] %}
+    {%- for value in values if value is not none %}
+        {%- do literals.append("'" ~ (value | string | replace("'", "''")) ~ "'") %}
+    {%- endfor %}
+    {{- return(literals | join(', ') if literals else 'null') -}}
 {%- endmacro %}
 
 
