@@ -43,3 +43,28 @@
         else 'unknown'
     end
 {%- endmacro %}
+
+
+{#- Days of a month as a set that adds up across sources: day_of_month_bit(date) is the
+    date's bit (bit 0 = the 1st) as a bigint, combined with the bit_or aggregate and the |
+    operator; day_count(mask) counts the days in such a set. So days with a purchase can be
+    summed per source and the union counted without going back to the lines. -#}
+{% macro day_of_month_bit(date_expression) -%}
+    {{ return(adapter.dispatch('day_of_month_bit', 'account_rtm')(date_expression)) }}
+{%- endmacro %}
+
+{% macro default__day_of_month_bit(date_expression) -%}
+    shiftleft(cast(1 as bigint), cast(extract(day from {{ date_expression }}) as int) - 1)
+{%- endmacro %}
+
+{% macro duckdb__day_of_month_bit(date_expression) -%}
+    (cast(1 as bigint) << (cast(extract(day from {{ date_expression }}) as int) - 1))
+{%- endmacro %}
+
+{% macro day_count(mask_expression) -%}
+    {{ return(adapter.dispatch('day_count', 'account_rtm')(mask_expression)) }}
+{%- endmacro %}
+
+{% macro default__day_count(mask_expression) -%}
+    cast(bit_count(coalesce({{ mask_expression }}, 0)) as {{ dbt.type_bigint() }})
+{%- endmacro %}

@@ -11,6 +11,11 @@
 --   category_amount_eur    lines, any brand, of a category in which we sell (a category of a
 --                          product of ours in the product master; every category when
 --                          own_brands is empty)
+--   own_*                  the same lines of our products in bottles, litres, lines, lines
+--                          without a converted amount, last purchase day and the set of days
+--                          with a purchase (day_of_month_bit): int_accounts__monthly_sales
+--                          adds the direct sell-in to them instead of reading every sell-out
+--                          line of the history a second time
 -- Every linked line is counted here once, so linked lines = monthly sales (own) + the other
 -- lines of this model (data_reconciliation).
 {%- set own_brands = var('own_brands', []) or [] %}
@@ -38,6 +43,10 @@ classified as (
     select
         lines.account_id,
         lines.sale_month as sales_month,
+        lines.sale_date,
+        lines.quantity,
+        lines.quantity_bottles,
+        lines.volume_litres,
         lines.amount_eur,
         lines.is_own_product,
         lines.is_product_resolved,
@@ -59,7 +68,16 @@ final as (
             as category_amount_eur,
         count(*) as line_count,
         sum(case when not is_own_product then 1 else 0 end) as other_line_count,
-        sum(case when not is_product_resolved then 1 else 0 end) as unresolved_line_count
+        sum(case when not is_product_resolved then 1 else 0 end) as unresolved_line_count,
+        coalesce(sum(case when is_own_product then quantity_bottles end), 0) as own_bottles,
+        coalesce(sum(case when is_own_product then volume_litres end), 0) as own_volume_litres,
+        sum(case when is_own_product then 1 else 0 end) as own_line_count,
+        sum(case when is_own_product and amount_eur is null then 1 else 0 end)
+            as own_unconverted_line_count,
+        max(case when is_own_product and quantity > 0 then sale_date end)
+            as own_last_purchase_date,
+        bit_or(case when is_own_product and quantity > 0 then {{ day_of_month_bit('sale_date') }} end)
+            as own_purchase_day_mask
     from classified
     group by account_id, sales_month
 

@@ -5,24 +5,27 @@
 -- not flagged direct are left out). Returns and credit notes are netted. Amounts are in the
 -- company currency; a line whose currency has no rate (amount_eur null) adds nothing to
 -- revenue and is counted in unconverted_line_count.
+-- The sell-out side comes already summed per account and month from
+-- int_accounts__market_purchases (its own_* columns), which reads the line-level fact once
+-- for both models; days with a purchase are day sets (day_of_month_bit), so a day bought
+-- through both a distributor and a direct invoice counts once.
+
 with
 
-sell_out as (
+own_sell_out as (
 
     select
         account_id,
-        sale_month as sales_month,
-        sale_date as activity_date,
-        amount_eur as sell_out_revenue_eur,
-        0 as direct_revenue_eur,
-        quantity_bottles,
-        volume_litres,
-        quantity > 0 as is_purchase,
-        1 as sell_out_line_count,
-        0 as direct_line_count,
-        case when amount_eur is null then 1 else 0 end as unconverted_line_count
-    from {{ ref('int_sell_out_lines__linked') }}
-    where account_id is not null and is_own_product
+        sales_month,
+        own_amount_eur as sell_out_revenue_eur,
+        own_bottles as bottles,
+        own_volume_litres as volume_litres,
+        own_line_count as sell_out_line_count,
+        own_unconverted_line_count as unconverted_line_count,
+        own_last_purchase_date as last_purchase_date,
+        own_purchase_day_mask as purchase_day_mask
+    from {{ ref('int_accounts__market_purchases') }}
+    where own_line_count > 0
 
 ),
 
@@ -39,47 +42,56 @@ direct_sell_in as (
     select
         sell_in.account_id,
         sell_in.invoice_month as sales_month,
-        sell_in.invoice_date as activity_date,
-        0 as sell_out_revenue_eur,
-        sell_in.net_amount_eur as direct_revenue_eur,
-        sell_in.quantity_bottles,
-        sell_in.volume_litres,
-        sell_in.quantity > 0 as is_purchase,
-        0 as sell_out_line_count,
-        1 as direct_line_count,
-        case when sell_in.net_amount_eur is null then 1 else 0 end as unconverted_line_count
+        coalesce(sum(sell_in.net_amount_eur), 0) as direct_revenue_eur,
+        coalesce(sum(sell_in.quantity_bottles), 0) as bottles,
+        coalesce(sum(sell_in.volume_litres), 0) as volume_litres,
+        count(*) as direct_line_count,
+        sum(case when sell_in.net_amount_eur is null then 1 else 0 end) as unconverted_line_count,
+        max(case when sell_in.quantity > 0 then sell_in.invoice_date end) as last_purchase_date,
+        bit_or(
+            case when sell_in.quantity > 0 then {{ day_of_month_bit('sell_in.invoice_date') }} end
+        ) as purchase_day_mask
     from {{ ref('int_sell_in_lines__converted') }} as sell_in
     inner join direct_accounts on sell_in.account_id = direct_accounts.account_id
     where sell_in.customer_type = 'direct_account'
-
-),
-
-activity as (
-
-    select * from sell_out
-    union all
-    select * from direct_sell_in
+    group by sell_in.account_id, sell_in.invoice_month
 
 ),
 
 monthly as (
 
     select
-        account_id,
-        sales_month,
-        coalesce(sum(sell_out_revenue_eur + direct_revenue_eur), 0) as revenue_eur,
-        coalesce(sum(sell_out_revenue_eur), 0) as sell_out_revenue_eur,
-        coalesce(sum(direct_revenue_eur), 0) as direct_revenue_eur,
-        coalesce(sum(quantity_bottles), 0) as bottles,
-        coalesce(sum(volume_litres), 0) as volume_litres,
-        sum(sell_out_line_count) as sell_out_line_count,
-        sum(direct_line_count) as direct_line_count,
-        sum(unconverted_line_count) as unconverted_line_count,
-        max(case when is_purchase then activity_date end) as last_purchase_date,
+        coalesce(own_sell_out.account_id, direct_sell_in.account_id) as account_id,
+        coalesce(own_sell_out.sales_month, direct_sell_in.sales_month) as sales_month,
+        coalesce(own_sell_out.sell_out_revenue_eur, 0)
+        + coalesce(direct_sell_in.direct_revenue_eur, 0) as revenue_eur,
+        coalesce(own_sell_out.sell_out_revenue_eur, 0) as sell_out_revenue_eur,
+        coalesce(direct_sell_in.direct_revenue_eur, 0) as direct_revenue_eur,
+        coalesce(own_sell_out.bottles, 0) + coalesce(direct_sell_in.bottles, 0) as bottles,
+        coalesce(own_sell_out.volume_litres, 0)
+        + coalesce(direct_sell_in.volume_litres, 0) as volume_litres,
+        coalesce(own_sell_out.sell_out_line_count, 0) as sell_out_line_count,
+        coalesce(direct_sell_in.direct_line_count, 0) as direct_line_count,
+        coalesce(own_sell_out.unconverted_line_count, 0)
+        + coalesce(direct_sell_in.unconverted_line_count, 0) as unconverted_line_count,
+        case
+            when direct_sell_in.last_purchase_date is null
+                then own_sell_out.last_purchase_date
+            when own_sell_out.last_purchase_date is null
+                then direct_sell_in.last_purchase_date
+            when own_sell_out.last_purchase_date > direct_sell_in.last_purchase_date
+                then own_sell_out.last_purchase_date
+            else direct_sell_in.last_purchase_date
+        end as last_purchase_date,
         -- days of the month with a purchase (any source): the frequency of ordering
-        count(distinct case when is_purchase then activity_date end) as purchase_days
-    from activity
-    group by account_id, sales_month
+        {{ day_count(
+            'coalesce(own_sell_out.purchase_day_mask, 0) | coalesce(direct_sell_in.purchase_day_mask, 0)'
+        ) }} as purchase_days
+    from own_sell_out
+    full outer join direct_sell_in
+        on
+            own_sell_out.account_id = direct_sell_in.account_id
+            and own_sell_out.sales_month = direct_sell_in.sales_month
 
 ),
 
