@@ -12,7 +12,7 @@ from orchestration.config import DBT_PROJECT_DIR, Settings
 from orchestration.contracts import load_contracts
 from orchestration.ingest.run import SourceSummary, ingest_source
 from orchestration.publish import QUALITY_RESULTS, Publication, publish
-from orchestration.quality.gx_checks import CheckOutcome, validate_table
+from orchestration.quality.gx_checks import CheckOutcome, TableValidator, validate_table
 from orchestration.quality.results import store_results
 
 
@@ -191,27 +191,37 @@ def solve_territories(settings: Settings, resolve: bool = False):
     )
 
 
-def validate_mart(settings: Settings, run_id: str, mart) -> list[CheckOutcome]:
+def _mart_expectations(settings: Settings, mart) -> list[dict]:
     expectations = list(mart.expectations)
     if any(not settings.company.source_present(s) for s in mart.requires_sources):
         # a mart built from a source this company does not have is empty on purpose
         expectations = [
             e for e in expectations if e["expectation"] != "expect_table_row_count_to_be_between"
         ]
-    outcomes = validate_table(settings.working_db, mart.schema, mart.name, expectations)
+    return expectations
+
+
+def validate_mart(settings: Settings, run_id: str, mart) -> list[CheckOutcome]:
+    outcomes = validate_table(
+        settings.working_db, mart.schema, mart.name, _mart_expectations(settings, mart)
+    )
     store_results(settings.working_db, run_id, outcomes)
     return outcomes
 
 
 def validate_marts(settings: Settings, run_id: str) -> list[CheckOutcome]:
+    """Every mart's expectations through one GX context and connection, stored together."""
     from orchestration.defs.transform.manifest import mart_models
 
-    return [
-        o
-        for mart in mart_models()
-        if mart.expectations
-        for o in validate_mart(settings, run_id, mart)
-    ]
+    with TableValidator(settings.working_db) as validator:
+        outcomes = [
+            o
+            for mart in mart_models()
+            if mart.expectations
+            for o in validator.validate(mart.schema, mart.name, _mart_expectations(settings, mart))
+        ]
+    store_results(settings.working_db, run_id, outcomes)
+    return outcomes
 
 
 def publish_marts(settings: Settings, run_id: str) -> Publication:

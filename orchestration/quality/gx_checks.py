@@ -56,44 +56,68 @@ def _release(execution_engine) -> None:
     execution_engine.engine.dispose()
 
 
+class TableValidator:
+    """One GX context and one read-only connection to `database` for several tables: a
+    night validates some twenty marts, and a context, a datasource and a connection per
+    table cost more than the checks themselves. Use as a context manager; the connection is
+    closed on exit (DuckDB refuses a read-write connection to the file from this process
+    while a read-only one is open)."""
+
+    def __init__(self, database: Path):
+        _quiet_gx()
+        import great_expectations as gx
+        from great_expectations.execution_engine import sqlalchemy_execution_engine
+
+        _enable_persisted_duckdb_connection(sqlalchemy_execution_engine)
+        self._gx = gx
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = {"globally": False}
+        self._source = context.data_sources.add_sql(
+            name="warehouse",
+            connection_string=f"duckdb:///{database}",
+            kwargs={"connect_args": {"read_only": True}},
+        )
+
+    def __enter__(self) -> TableValidator:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        _release(self._source.get_execution_engine())
+        self._source.get_engine().dispose()
+
+    def validate(self, schema: str, table: str, expectations: list[dict]) -> list[CheckOutcome]:
+        """Run declared expectations ({expectation, kwargs, severity}) on one table."""
+        gx = self._gx
+        batch_definition = self._source.add_table_asset(
+            name=f"{schema}.{table}", table_name=table, schema_name=schema
+        ).add_batch_definition_whole_table("whole_table")
+        suite = gx.ExpectationSuite(name=f"{schema}.{table}_suite")
+        ids = []
+        for spec in expectations:
+            class_name = "".join(part.title() for part in spec["expectation"].split("_"))
+            expectation_class = getattr(gx.expectations, class_name, None)
+            if expectation_class is None:
+                raise ValueError(
+                    f"{table}: unknown Great Expectations expectation {spec['expectation']!r}"
+                )
+            # GX returns results in its own order; the index in `meta` pairs them back.
+            suite.add_expectation(
+                expectation_class(**spec.get("kwargs", {}), meta={RESULT_INDEX: len(ids)})
+            )
+            ids.append(len(ids))
+        result = batch_definition.get_batch().validate(suite)
+        return _outcomes(table, expectations, ids, result)
+
+
 def validate_table(
     database: Path, schema: str, table: str, expectations: list[dict]
 ) -> list[CheckOutcome]:
     """Run declared expectations ({expectation, kwargs, severity}) on one table."""
-    _quiet_gx()
-    import great_expectations as gx
-    from great_expectations.execution_engine import sqlalchemy_execution_engine
+    with TableValidator(database) as validator:
+        return validator.validate(schema, table, expectations)
 
-    _enable_persisted_duckdb_connection(sqlalchemy_execution_engine)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
-    source = context.data_sources.add_sql(
-        name=f"warehouse_{table}",
-        connection_string=f"duckdb:///{database}",
-        kwargs={"connect_args": {"read_only": True}},
-    )
-    batch_definition = source.add_table_asset(
-        name=table, table_name=table, schema_name=schema
-    ).add_batch_definition_whole_table("whole_table")
-    suite = gx.ExpectationSuite(name=f"{table}_suite")
-    ids = []
-    for spec in expectations:
-        class_name = "".join(part.title() for part in spec["expectation"].split("_"))
-        expectation_class = getattr(gx.expectations, class_name, None)
-        if expectation_class is None:
-            raise ValueError(
-                f"{table}: unknown Great Expectations expectation {spec['expectation']!r}"
-            )
-        # GX returns results in its own order; the index in `meta` pairs them back.
-        suite.add_expectation(
-            expectation_class(**spec.get("kwargs", {}), meta={RESULT_INDEX: len(ids)})
-        )
-        ids.append(len(ids))
-    try:
-        result = batch_definition.get_batch().validate(suite)
-    finally:
-        _release(source.get_execution_engine())
-        source.get_engine().dispose()
+
+def _outcomes(table: str, expectations: list[dict], ids: list[int], result) -> list[CheckOutcome]:
     by_id = {item.expectation_config.meta[RESULT_INDEX]: item for item in result.results}
     outcomes = []
     for spec, expectation_id in zip(expectations, ids, strict=True):

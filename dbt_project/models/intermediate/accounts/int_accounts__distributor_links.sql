@@ -9,16 +9,10 @@
 -- category but are not in the CRM: prospects, or the review queue for a human override.
 with
 
-lines as (
-
-    select * from {{ ref('stg_distributors__sell_out_lines') }}
-
-),
-
 variants as (
 
-    -- one pass over the lines: each spelling of a customer's details, with its activity
-    -- (a hash aggregate; much cheaper than ranking every line)
+    -- each spelling of a customer's details, with its activity over every loaded file
+    -- (int_accounts__distributor_customer_variants keeps them per file, incrementally)
     select
         distributor_id,
         distributor_account_code,
@@ -28,11 +22,11 @@ variants as (
         customer_city,
         max(customer_siret) as customer_siret,
         max(customer_phone) as customer_phone,
-        count(*) as line_count,
-        min(sale_date) as first_sale_date,
-        max(sale_date) as last_sale_date,
-        max(loaded_at) as last_loaded_at
-    from lines
+        sum(line_count) as line_count,
+        min(first_sale_date) as first_sale_date,
+        max(last_sale_date) as last_sale_date,
+        max(last_loaded_at) as last_loaded_at
+    from {{ ref('int_accounts__distributor_customer_variants') }}
     group by
         distributor_id,
         distributor_account_code,
