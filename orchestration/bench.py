@@ -13,7 +13,9 @@ For each size:
 4. incremental night: the held-back day delivered, the same stages again.
 
 Each stage runs in its own process so its wall time and peak memory (the process and the
-processes it starts, e.g. dbt) are measured separately. Stages call the same functions the
+processes it starts, e.g. dbt) are measured separately. The sample's online API, which
+stands for the outside world, is served by the bench itself for all of a size's nights:
+its start-up is not part of any night. Stages call the same functions the
 Dagster assets call. The dbt stage is also split into its parts (dbt itself, account
 linking, territory solving). Sizes: 20k and 200k accounts; BENCH_FULL=1 adds 1M.
 BENCH_SIZES overrides (comma-separated account counts). The generated company is kept in
@@ -31,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -41,10 +44,8 @@ NIGHT_STAGES = ("ingestion", "dbt", "checks", "publish")
 PULLED_FOLDERS = {"online"}
 
 
-def _run_stage(stage: str, warehouse: Path, accounts: int, night: str) -> tuple[float, float, int]:
-    """Run one stage in a child process; return (seconds, peak GB, exit status)."""
-    env = {
-        **os.environ,
+def _stage_environment(warehouse: Path, accounts: int) -> dict[str, str]:
+    return {
         "RTM_WAREHOUSE": str(warehouse),
         # dbt's compiled SQL of this warehouse's nights, apart from the project's target/
         "DBT_TARGET_PATH": str(warehouse / "dbt_target"),
@@ -52,6 +53,36 @@ def _run_stage(stage: str, warehouse: Path, accounts: int, night: str) -> tuple[
         # another `make run`, serving the default port would otherwise answer instead
         "RTM_ONLINE_API_URL": f"http://127.0.0.1:{_api_port(accounts)}",
     }
+
+
+@contextmanager
+def _sample_online_api(warehouse: Path, environment: dict[str, str]):
+    """Serve the sample company's online API for all of a size's nights, from this process:
+    it stands for the outside world a night pulls from, so loading it (its JSON records:
+    15 s of the 1M incremental night's ingestion) is not part of any night. The stages find
+    it listening and do not start their own."""
+    from orchestration.cli import sample_online_api
+    from orchestration.config import Settings
+
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        settings = Settings.from_env()
+        with sample_online_api(settings):
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run_stage(
+    stage: str, warehouse: Path, accounts: int, night: str, environment: dict[str, str]
+) -> tuple[float, float, int]:
+    """Run one stage in a child process; return (seconds, peak GB, exit status)."""
+    env = {**os.environ, **environment}
     log_dir = _log_dir(warehouse, accounts)
     started = time.perf_counter()
     with (log_dir / f"{night}_{stage}.log").open("w") as log:
@@ -204,7 +235,7 @@ def bench_size(accounts: int) -> dict:
     result: dict = {"accounts": accounts, "load_before": os.getloadavg(), "stages": {}}
 
     def stage(night: str, name: str) -> bool:
-        seconds, peak_gb, status = _run_stage(name, warehouse, accounts, night)
+        seconds, peak_gb, status = _run_stage(name, warehouse, accounts, night, environment)
         result["stages"][f"{night}/{name}"] = {"seconds": seconds, "peak_gb": peak_gb}
         print(
             f"{accounts:>9,} accounts  {night:<11} {name:<10} {seconds:8.1f} s  "
@@ -219,7 +250,9 @@ def bench_size(accounts: int) -> dict:
     generated = sample / "generation.json"
     if os.environ.get("BENCH_REGENERATE") == "1" or not generated.exists():
         subprocess.run(["rm", "-rf", str(sample)], check=True)
-        seconds, peak_gb, status = _run_stage("generate", sample, accounts, "setup")
+        seconds, peak_gb, status = _run_stage(
+            "generate", sample, accounts, "setup", _stage_environment(sample, accounts)
+        )
         if status != 0:
             print(f"  generation failed: see {_log_dir(sample, accounts)}")
             return result
@@ -237,19 +270,21 @@ def bench_size(accounts: int) -> dict:
     held = warehouse / "held_back"
     result["held_back_files"] = hold_back_last_day(warehouse / "landing", held)
     print(f"  held back for the incremental night: {', '.join(result['held_back_files'])}")
-    for night in ("full", "bare", "incremental"):
-        if night == "incremental":
-            deliver(held, warehouse / "landing")
-        ok = True
-        for name in ("bare",) if night == "bare" else NIGHT_STAGES:
-            ok = stage(night, name)
+    environment = _stage_environment(warehouse, accounts)
+    with _sample_online_api(warehouse, environment):
+        for night in ("full", "bare", "incremental"):
+            if night == "incremental":
+                deliver(held, warehouse / "landing")
+            ok = True
+            for name in ("bare",) if night == "bare" else NIGHT_STAGES:
+                ok = stage(night, name)
+                if not ok:
+                    break
             if not ok:
                 break
-        if not ok:
-            break
-        parts = log_dir / f"{night}_dbt_parts.json"
-        if parts.exists():
-            result[f"{night}_dbt_parts"] = json.loads(parts.read_text())
+            parts = log_dir / f"{night}_dbt_parts.json"
+            if parts.exists():
+                result[f"{night}_dbt_parts"] = json.loads(parts.read_text())
     result["sell_out_lines"] = _sell_out_lines(warehouse)
     result["load_after"] = os.getloadavg()
     _print_summary(result)
