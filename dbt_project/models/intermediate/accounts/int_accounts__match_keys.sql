@@ -7,6 +7,9 @@
 -- chains and homonyms share a web site across the country, rarely within a department),
 -- name_postcode (normalize_name of the trading name or of the legal name, '|', postcode),
 -- name_postcode_number (the same, '|', house number: tells homonyms of a postcode apart).
+-- Rebuilt only when its inputs changed (macros/table_on_input_change.sql): most nights
+-- bring none of them.
+{{ config(materialized='table_on_input_change') }}
 with
 
 accounts as (

@@ -10,6 +10,9 @@
 --                   lies in one zone only (where the town is)
 --   lowest_id     - else the lowest zone_id (deterministic)
 -- candidate_zones counts the zones of the postcode (> 1: the postcode spans several zones).
+-- Rebuilt only when its inputs changed (macros/table_on_input_change.sql): most nights
+-- bring none of them.
+{{ config(materialized='table_on_input_change') }}
 with
 
 accounts as (

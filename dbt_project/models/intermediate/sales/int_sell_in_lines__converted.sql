@@ -6,6 +6,9 @@
 --                      company_currency, EUR for the sample), rates from var
 --                      fx_rates_to_company_currency; null when the currency has no rate
 --                      (is_currency_known = false, counted by a warning test).
+-- Rebuilt only when its inputs changed (macros/table_on_input_change.sql): most nights
+-- bring none of them.
+{{ config(materialized='table_on_input_change') }}
 with
 
 lines as (
