@@ -10,7 +10,9 @@
       file hash, status, load time), since the ingestion writes a raw table only when it
       loads or supersedes a file and records it there; a source the ledger does not know
       makes the table rebuild every night;
-    - for each parent built with this materialization: the fingerprint it was built with.
+    - for each parent built with this materialization: the fingerprint it was built with;
+    - for a small parent table declared with meta input_fingerprint: content (the reporting
+      calendar, one row): its rows.
   A parent of any other kind (a table rebuilt nightly, an incremental model) is refused at
   run time: there is nothing cheap that says whether its data changed. The fingerprint is
   kept in <table>__inputs after each build; when tonight's equals it the build is skipped
@@ -53,8 +55,17 @@
 {%- endmacro %}
 
 
+{#- The fingerprint a table was last built with (none before its first build). Looked up in
+    the catalog, not dbt's relation cache: a parent built earlier in this run recorded it
+    behind the cache's back. -#}
 {% macro recorded_input_fingerprint(record) -%}
-    {%- if load_relation(record) is none %}{{ return(none) }}{% endif %}
+    {%- set exists_query -%}
+        select count(*) from information_schema.tables
+        where
+            table_schema = '{{ record.schema }}' and table_name = '{{ record.identifier }}'
+            {%- if record.database %} and table_catalog = '{{ record.database }}'{% endif %}
+    {%- endset %}
+    {%- if run_query(exists_query).rows[0][0] == 0 %}{{ return(none) }}{% endif %}
     {%- set rows = run_query('select input_fingerprint from ' ~ record).rows %}
     {{- return(rows[0][0] if rows else none) -}}
 {%- endmacro %}
@@ -75,6 +86,9 @@
             {%- elif parent.config.materialized == 'view' %}
                 {%- do states.append(parent_id ~ ' ' ~ view_definition(relation)) %}
                 {%- do states.extend(input_states(parent)) %}
+            {%- elif (parent.config.meta or {}).get('input_fingerprint') == 'content' %}
+                {%- set rows = run_query('select * from ' ~ relation).rows %}
+                {%- do states.append(parent_id ~ ' ' ~ (rows | map('list') | map('string') | sort | join(';'))) %}
             {%- elif parent.config.materialized == 'table_on_input_change' %}
                 {%- set parent_record = relation.incorporate(
                     path={"identifier": relation.identifier ~ "__inputs"}) %}

@@ -2,6 +2,9 @@
 -- resource type (int_rtm__calls_costed). Calls by resource type, distinct people calling,
 -- last call, time and cost. "guideline_" measures keep only the calls of resource types that
 -- count towards the call guideline (var rtm.resources[type].counts_for_guideline).
+-- Rebuilt only when its inputs changed (macros/table_on_input_change.sql): the call log
+-- and the reporting calendar change about once a month.
+{{ config(materialized='table_on_input_change') }}
 with
 
 calls as (

@@ -6,6 +6,9 @@
 -- counts_for_guideline = rtm.resources[type].counts_for_guideline (distributor reps cover the
 -- account but do not count towards the manufacturer's call guideline). A resource type the
 -- config does not list costs nothing and does not count.
+-- Rebuilt only when its inputs changed (macros/table_on_input_change.sql): the call log
+-- and the reporting calendar change about once a month.
+{{ config(materialized='table_on_input_change') }}
 with
 
 calls as (
