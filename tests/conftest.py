@@ -6,8 +6,10 @@ Everything happens in a temporary warehouse; nothing touches ./warehouse.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,29 @@ class PipelineRun:
     settings: Settings
     warehouse: Path
     result: object
+
+
+def _run_dbt(settings: Settings, target: Path, *args: str) -> subprocess.CompletedProcess:
+    """dbt on a test warehouse with the company's vars, its artifacts in `target` (its
+    run_results.json tells each node's status)."""
+    from orchestration.config import DBT_PROJECT_DIR
+    from orchestration.defs.transform.dbt_assets import dbt_executable
+    from orchestration.stages import dbt_environment, dbt_vars
+
+    return subprocess.run(
+        [dbt_executable(), *args, "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--vars", json.dumps(dbt_vars(settings))],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **dbt_environment(settings), "DBT_TARGET_PATH": str(target)},
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def run_dbt():
+    """run_dbt(settings, target, *dbt args): dbt on a test warehouse (see _run_dbt)."""
+    return _run_dbt
 
 
 def _free_port() -> int:

@@ -21,6 +21,7 @@ last incremental night and the full refresh, except run metadata:
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 from datetime import date, datetime
@@ -253,28 +254,16 @@ def test_incremental_nights_publish_what_a_full_refresh_publishes(nights):
     assert _compare(nights["incremental"], nights["full"]) == {}
 
 
-def _unique_test_failures(settings: Settings, target: Path) -> int:
+def _unique_test_failures(run_dbt, settings: Settings, target: Path) -> int:
     """Run the fact's line-key uniqueness test; its failing row count."""
-    import json
-    import subprocess
-
-    from orchestration.config import DBT_PROJECT_DIR
-    from orchestration.defs.transform.dbt_assets import dbt_executable
-    from orchestration.stages import dbt_environment, dbt_vars
-
-    subprocess.run(
-        [dbt_executable(), "test", "--select", "test_name:unique_in_rewritten_lines",
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps(dbt_vars(settings))],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **dbt_environment(settings), "DBT_TARGET_PATH": str(target)},
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
+    run_dbt(settings, target, "test", "--select", "test_name:unique_in_rewritten_lines")
     (result,) = json.loads((target / "run_results.json").read_text())["results"]
     return result["failures"]
 
 
-def test_line_key_test_checks_the_lines_the_night_wrote_against_the_whole_table(nights, tmp_path):
+def test_line_key_test_checks_the_lines_the_night_wrote_against_the_whole_table(
+    nights, tmp_path, run_dbt
+):
     """The fact's uniqueness test groups only the keys the last build wrote: a twin of one
     of them fails it wherever the twin is; after a build that wrote every line (the full
     refresh that ends the fixture) every key is checked."""
@@ -292,18 +281,18 @@ def test_line_key_test_checks_the_lines_the_night_wrote_against_the_whole_table(
             f"INSERT INTO {fact} SELECT * FROM {fact} WHERE source_file = ? LIMIT 1", [KEPT]
         )
     try:
-        assert _unique_test_failures(settings, tmp_path / "all") == 1
+        assert _unique_test_failures(run_dbt, settings, tmp_path / "all") == 1
         with duckdb.connect(str(settings.working_db)) as con:
             con.execute(
                 f"CREATE OR REPLACE TABLE {changes} AS SELECT 'file' AS kind, "
                 "? AS key1, '' AS key2",
                 [kept_hash],
             )
-        assert _unique_test_failures(settings, tmp_path / "night") == 1
+        assert _unique_test_failures(run_dbt, settings, tmp_path / "night") == 1
         # a night that wrote another file's lines does not look at the KEPT file's keys
         with duckdb.connect(str(settings.working_db)) as con:
             con.execute(f"UPDATE {changes} SET key1 = 'another file'")
-        assert _unique_test_failures(settings, tmp_path / "other") == 0
+        assert _unique_test_failures(run_dbt, settings, tmp_path / "other") == 0
     finally:
         with duckdb.connect(str(settings.working_db)) as con:
             con.execute(
@@ -317,27 +306,13 @@ def test_line_key_test_checks_the_lines_the_night_wrote_against_the_whole_table(
             )
 
 
-def _dbt_run(settings: Settings, target: Path, *models: str) -> str:
-    import json
-    import subprocess
-
-    from orchestration.config import DBT_PROJECT_DIR
-    from orchestration.defs.transform.dbt_assets import dbt_executable
-    from orchestration.stages import dbt_environment, dbt_vars
-
-    completed = subprocess.run(
-        [dbt_executable(), "run", "--select", *models, "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--vars", json.dumps(dbt_vars(settings))],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **dbt_environment(settings), "DBT_TARGET_PATH": str(target)},
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
+def _dbt_run_models(run_dbt, settings: Settings, target: Path, models: tuple[str, ...]) -> str:
+    completed = run_dbt(settings, target, "run", "--select", *models)
     assert completed.returncode == 0, completed.stdout[-3000:]
     return completed.stdout
 
 
-def test_tables_built_on_input_change_are_kept_until_an_input_changes(nights, tmp_path):
+def test_tables_built_on_input_change_are_kept_until_an_input_changes(nights, tmp_path, run_dbt):
     """int_accounts__match_keys (CRM) and int_sell_in_lines__converted (ERP sell-in and
     products) are rebuilt only when what they read changed: a night that loads no CRM file
     keeps the CRM's matching keys (same table object), one that loads a CRM file rebuilds
@@ -357,7 +332,7 @@ def test_tables_built_on_input_change_are_kept_until_an_input_changes(nights, tm
             )
 
     built = table_ids()
-    output = _dbt_run(settings, tmp_path / "unchanged", *models)
+    output = _dbt_run_models(run_dbt, settings, tmp_path / "unchanged", models)
     assert output.count("inputs unchanged since its last build, kept") == 2
     assert table_ids() == built
     # a CRM snapshot loaded again (the ledger records a new load)
@@ -366,7 +341,7 @@ def test_tables_built_on_input_change_are_kept_until_an_input_changes(nights, tm
             "UPDATE raw.file_deliveries SET loaded_at = loaded_at + INTERVAL 1 DAY "
             "WHERE source = 'crm_accounts' AND status = 'loaded'"
         )
-    output = _dbt_run(settings, tmp_path / "crm", *models)
+    output = _dbt_run_models(run_dbt, settings, tmp_path / "crm", models)
     assert output.count("inputs unchanged since its last build, kept") == 1, output
     assert 'int_sell_in_lines__converted": inputs unchanged' in output
     assert table_ids()["int_sell_in_lines__converted"] == built["int_sell_in_lines__converted"]

@@ -38,26 +38,12 @@ def test_run_succeeds_and_publishes_the_marts(pipeline_run):
     assert {"dim_accounts", "account_scorecard", "_publication"} <= tables
 
 
-def test_dbt_unit_tests_pass(pipeline_run, tmp_path):
+def test_dbt_unit_tests_pass(pipeline_run, tmp_path, run_dbt):
     """The nightly build leaves the dbt unit tests out (they test logic on fixed rows): they
     run here, against the run's warehouse, where every model they read exists."""
     import json
-    import os
-    import subprocess
 
-    from orchestration.config import DBT_PROJECT_DIR
-    from orchestration.defs.transform.dbt_assets import dbt_executable
-    from orchestration.stages import dbt_environment, dbt_vars
-
-    settings = pipeline_run.settings
-    completed = subprocess.run(
-        [dbt_executable(), "test", "--select", "test_type:unit", "--profiles-dir",
-         str(DBT_PROJECT_DIR), "--vars", json.dumps(dbt_vars(settings))],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **dbt_environment(settings), "DBT_TARGET_PATH": str(tmp_path)},
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
+    completed = run_dbt(pipeline_run.settings, tmp_path, "test", "--select", "test_type:unit")
     assert completed.returncode == 0, completed.stdout[-3000:]
     results = json.loads((tmp_path / "run_results.json").read_text())["results"]
     assert len(results) >= 30 and {r["status"] for r in results} == {"pass"}

@@ -4,6 +4,17 @@
   sell-out lines with those already aggregated under the current version of the model.
 -#}
 
+{#- A distributor customer's code and one spelling of its details: the grain of
+    int_accounts__distributor_customer_variants (with the file) and of the spellings that
+    int_accounts__distributor_links ranks. -#}
+{% macro customer_spelling_columns() -%}
+    {{- return([
+        'distributor_id', 'distributor_account_code',
+        'customer_name', 'customer_address', 'customer_postcode', 'customer_city',
+    ]) -}}
+{%- endmacro %}
+
+
 {#- The version of the model's SQL that the stored rows were built with. -#}
 {% macro customer_variants_version() -%}
     {{- return(local_md5(model.raw_code)) -}}

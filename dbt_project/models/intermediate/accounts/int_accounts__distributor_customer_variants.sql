@@ -34,12 +34,7 @@ variants as (
 
     select
         file_hash,
-        distributor_id,
-        distributor_account_code,
-        customer_name,
-        customer_address,
-        customer_postcode,
-        customer_city,
+        {{ customer_spelling_columns() | join(',\n        ') }},
         max(customer_siret) as customer_siret,
         max(customer_phone) as customer_phone,
         count(*) as line_count,
@@ -50,12 +45,7 @@ variants as (
     from lines
     group by
         file_hash,
-        distributor_id,
-        distributor_account_code,
-        customer_name,
-        customer_address,
-        customer_postcode,
-        customer_city
+        {{ customer_spelling_columns() | join(',\n        ') }}
 
 )
 

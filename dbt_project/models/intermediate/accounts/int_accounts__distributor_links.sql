@@ -14,12 +14,7 @@ variants as (
     -- each spelling of a customer's details, with its activity over every loaded file
     -- (int_accounts__distributor_customer_variants keeps them per file, incrementally)
     select
-        distributor_id,
-        distributor_account_code,
-        customer_name,
-        customer_address,
-        customer_postcode,
-        customer_city,
+        {{ customer_spelling_columns() | join(',\n        ') }},
         max(customer_siret) as customer_siret,
         max(customer_phone) as customer_phone,
         sum(line_count) as line_count,
@@ -28,12 +23,7 @@ variants as (
         max(last_loaded_at) as last_loaded_at
     from {{ ref('int_accounts__distributor_customer_variants') }}
     group by
-        distributor_id,
-        distributor_account_code,
-        customer_name,
-        customer_address,
-        customer_postcode,
-        customer_city
+        {{ customer_spelling_columns() | join(',\n        ') }}
 
 ),
 

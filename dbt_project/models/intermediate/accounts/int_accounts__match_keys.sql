@@ -10,6 +10,17 @@
 -- Rebuilt only when its inputs changed (macros/table_on_input_change.sql): most nights
 -- bring none of them.
 {{ config(materialized='table_on_input_change') }}
+{#- Each key an account yields: its type and the normalized columns it joins with '|' (a
+    key exists when all of them do). A name gives two: from the trading and the legal name. -#}
+{%- set key_variants = [
+    ('siret', ['siret']),
+    ('phone', ['phone_key']),
+    ('website', ['website_key']),
+    ('name_postcode', ['account_name_key', 'postcode']),
+    ('name_postcode', ['legal_name_key', 'postcode']),
+    ('name_postcode_number', ['account_name_key', 'postcode', 'street_number']),
+    ('name_postcode_number', ['legal_name_key', 'postcode', 'street_number']),
+] %}
 with
 
 accounts as (
@@ -39,18 +50,13 @@ normalized as (
 
 key_types as (
 
-    -- one row per kind of key an account yields (a name gives a key from the trading name
-    -- and one from the legal name): the accounts are normalized once and crossed with
-    -- these, where a union of one select per key type normalized them once per branch
+    -- one row per key variant: the accounts are normalized once and crossed with these,
+    -- where a union of one select per key type normalized them once per branch
     select * from (
         values
-        (1, 'siret'),
-        (2, 'phone'),
-        (3, 'website'),
-        (4, 'name_postcode'),
-        (5, 'name_postcode'),
-        (6, 'name_postcode_number'),
-        (7, 'name_postcode_number')
+        {%- for key_type, parts in key_variants %}
+        ({{ loop.index }}, '{{ key_type }}'){{ "," if not loop.last }}
+        {%- endfor %}
     ) as key_type_rows (key_variant, key_type)
 
 ),
@@ -63,37 +69,23 @@ candidate_keys as (
         normalized.street_number,
         key_types.key_type,
         case key_types.key_variant
-            when 1 then normalized.siret
-            when 2 then normalized.phone_key
-            when 3 then normalized.website_key
-            when 4 then case
-                when normalized.account_name_key is not null and normalized.postcode is not null
-                    then {{ dbt.concat(["normalized.account_name_key", "'|'", "normalized.postcode"]) }}
+            {%- for key_type, parts in key_variants %}
+            {%- set variant = loop.index %}
+            {%- set present = [] %}
+            {%- set concat_args = [] %}
+            {%- for part in parts %}
+                {%- do present.append('normalized.' ~ part ~ ' is not null') %}
+                {%- do concat_args.append('normalized.' ~ part) %}
+                {%- if not loop.last %}{% do concat_args.append("'|'") %}{% endif %}
+            {%- endfor %}
+            when {{ variant }} then
+                {%- if parts | length == 1 %} normalized.{{ parts[0] }}
+                {%- else %} case
+                when {{ present | join(' and ') }}
+                    then {{ dbt.concat(concat_args) }}
             end
-            when 5 then case
-                when normalized.legal_name_key is not null and normalized.postcode is not null
-                    then {{ dbt.concat(["normalized.legal_name_key", "'|'", "normalized.postcode"]) }}
-            end
-            when 6 then case
-                when
-                    normalized.account_name_key is not null
-                    and normalized.postcode is not null
-                    and normalized.street_number is not null
-                    then {{ dbt.concat([
-                        "normalized.account_name_key", "'|'", "normalized.postcode", "'|'",
-                        "normalized.street_number"
-                    ]) }}
-            end
-            when 7 then case
-                when
-                    normalized.legal_name_key is not null
-                    and normalized.postcode is not null
-                    and normalized.street_number is not null
-                    then {{ dbt.concat([
-                        "normalized.legal_name_key", "'|'", "normalized.postcode", "'|'",
-                        "normalized.street_number"
-                    ]) }}
-            end
+                {%- endif %}
+            {%- endfor %}
         end as key_value
     from normalized
     cross join key_types
