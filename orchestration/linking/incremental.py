@@ -178,16 +178,30 @@ def _save_normalized(con, schema: str, side: str) -> None:
         f"SELECT * FROM m_{side}_norm")  # fmt: skip
 
 
-def _fingerprints(con) -> None:
+def _fingerprints(con, schema: str | None = None) -> None:
     """m_left_fp, m_right_fp: record_id and a hash of every normalized column Splink reads
-    (the inputs minus the ids), so that any change a comparison could see is seen."""
+    (the inputs minus the ids), so that any change a comparison could see is seen.
+    With the saved state's schema: a record served from the normalized cache (same raw
+    columns, so the same normalized ones) keeps its saved fingerprint; only the others are
+    hashed (the cache and engine_*_records are saved together, for the same records)."""
     for side, table in (("left", "m_left_all"), ("right", "m_right_open")):
         cols = [r[0] for r in run(con, f"DESCRIBE {table}")
                 if r[0] not in {"record_id", "unique_id"}]  # fmt: skip
         packed = ", ".join(f'"{c}" := "{c}"' for c in cols)
+        hashed = (
+            f"SELECT record_id, md5(to_json(struct_pack({packed}))) AS fingerprint FROM {table}"
+        )
+        if schema is None:
+            run(con, f"CREATE OR REPLACE TEMP TABLE m_{side}_fp AS {hashed}")
+            continue
         run(con,
-            f"CREATE OR REPLACE TEMP TABLE m_{side}_fp AS SELECT record_id, "
-            f"md5(to_json(struct_pack({packed}))) AS fingerprint FROM {table}")  # fmt: skip
+            f"CREATE OR REPLACE TEMP TABLE m_{side}_fp AS SELECT s.record_id, s.fingerprint "
+            f"FROM {schema}.engine_{side}_records s WHERE s.record_id IN "
+            f"(SELECT record_id FROM m_{side}_norm) AND s.record_id NOT IN "
+            f"(SELECT record_id FROM m_{side}_fresh)")  # fmt: skip
+        run(con,
+            f"INSERT INTO m_{side}_fp {hashed} "
+            f"WHERE record_id NOT IN (SELECT record_id FROM m_{side}_fp)")  # fmt: skip
 
 
 def _saved_state(con, schema: str) -> tuple[str, dict, str] | None:
@@ -278,19 +292,29 @@ def _save_incremental(con, schema: str, result: EngineRun) -> None:
             f"DELETE FROM {schema}.engine_match_result WHERE record_id IN "
             "(SELECT record_id FROM m_dirty) OR record_id IN (SELECT record_id FROM m_right_gone)")  # fmt: skip
         run(con, f"INSERT INTO {schema}.engine_match_result SELECT * FROM m_result_dirty")
-        if run(con, "SELECT count(*) FROM m_left_ties_changed")[0][0]:
-            run(con,
-                f"CREATE OR REPLACE TABLE {schema}.engine_left_ties AS "
-                "SELECT record_id, tie_break FROM _m_left_std")  # fmt: skip
+        run(con,
+            f"DELETE FROM {schema}.engine_left_ties WHERE record_id IN "
+            "(SELECT record_id FROM m_left_ties_changed UNION SELECT record_id FROM m_left_gone)")  # fmt: skip
+        run(con,
+            f"INSERT INTO {schema}.engine_left_ties SELECT record_id, tie_break FROM _m_left_std "
+            "WHERE record_id IN (SELECT record_id FROM m_left_ties_changed)")  # fmt: skip
+        # the records and their normalized forms: the rows of the records that changed or
+        # left replaced (the others are tonight's already)
         for side in ("left", "right"):
-            if getattr(result, f"{side}_changed") or getattr(result, f"{side}_removed"):
-                run(con,
-                    f"CREATE OR REPLACE TABLE {schema}.engine_{side}_records AS "
-                    f"SELECT * FROM m_{side}_fp")  # fmt: skip
+            run(con,
+                f"DELETE FROM {schema}.engine_{side}_records WHERE record_id IN "
+                f"(SELECT record_id FROM m_{side}_gone)")  # fmt: skip
+            run(con,
+                f"INSERT INTO {schema}.engine_{side}_records SELECT * FROM m_{side}_fp "
+                f"WHERE record_id NOT IN (SELECT record_id FROM m_{side}_same)")  # fmt: skip
             # raw changes that normalize to the same record change no pair, but the cache
             # keys on the raw hash
-            if getattr(result, f"{side}_normalized") or getattr(result, f"{side}_removed"):
-                _save_normalized(con, schema, side)
+            run(con,
+                f"DELETE FROM {schema}.engine_{side}_normalized WHERE record_id IN "
+                f"(SELECT record_id FROM m_{side}_fresh UNION SELECT record_id FROM m_{side}_gone)")  # fmt: skip
+            run(con,
+                f"INSERT INTO {schema}.engine_{side}_normalized SELECT * FROM m_{side}_norm "
+                f"WHERE record_id IN (SELECT record_id FROM m_{side}_fresh)")  # fmt: skip
         run(con,
             f"UPDATE {schema}.engine_state SET updated_at = current_timestamp::TIMESTAMP, "
             "last_mode = ?, last_run = ?::JSON, night_id = ?",
@@ -426,7 +450,8 @@ def _probabilistic_with_state(
         result.reason = "a side is empty"
         result.previous_night_id = None
         return result
-    _fingerprints(con)
+    reusable = not retrain and saved is not None and saved[0] == fingerprint
+    _fingerprints(con, schema if reusable else None)
     reason = None
     if retrain:
         reason = "retrain asked for"
