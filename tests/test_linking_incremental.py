@@ -297,8 +297,9 @@ def _night_2(con) -> None:
     crm, lines = "staging.stg_crm__accounts", "staging.stg_distributors__sell_out_lines"
     new_line = (f"INSERT INTO {lines} SELECT 'D01', ?, name, address, postcode, city, phone, "
                 "siret, DATE '2026-02-01', 5.5, 'f2', ?, TIMESTAMP '2026-02-02 01:00:00' "
-                f"FROM {crm.replace('staging.', 'staging.')} WHERE account_id = ?")  # fmt: skip
-    # a new code (A200's spelling), R7 renamed to A300's outlet, R8 buys again (amounts only)
+                f"FROM {crm} WHERE account_id = ?")  # fmt: skip
+    # a new code (A200's spelling), R7 renamed to A300's outlet, R165 (a stranger, a prospect)
+    # buys again: its line count and amount only
     con.execute(
         new_line.replace("name, address", "upper(account_name), address"), ["R999", 1, "A200"]
     )
@@ -306,7 +307,7 @@ def _night_2(con) -> None:
     con.execute(
         f"INSERT INTO {lines} SELECT * REPLACE ('f2' AS file_hash, 3 AS source_line, "
         "DATE '2026-02-01' AS sale_date, TIMESTAMP '2026-02-02 01:00:00' AS loaded_at) "
-        f"FROM {lines} WHERE distributor_account_code = 'R8' AND source_line = 8"
+        f"FROM {lines} WHERE distributor_account_code = 'R165' AND sale_date = DATE '2026-01-02'"
     )
     # A398 changes phone: the key becomes A399's alone, and R160 links on it
     con.execute(f"UPDATE {crm} SET phone = '0478999999' WHERE account_id = 'A398'")
@@ -335,7 +336,7 @@ def _night_2(con) -> None:
 
 
 def _night_4(con) -> None:
-    """File f2 withdrawn (its lines gone): R999 leaves, R7 and R8 are back to f1's lines."""
+    """File f2 withdrawn (its lines gone): R999 leaves, R7 and R165 are back to f1's lines."""
     con.execute("DELETE FROM staging.stg_distributors__sell_out_lines WHERE file_hash = 'f2'")
 
 
@@ -414,6 +415,9 @@ def test_incremental_crosswalk_is_a_full_rebuild(tmp_path):
             assert links["R162"] == "A401"  # a new account at its outlet
             assert links["R9"] is None  # its account is gone
             assert links["R999"] == "A200" and links["R7"] == "A300"
+            assert con.execute(
+                "SELECT line_count FROM linking.prospects WHERE source_code = 'R165'"
+            ).fetchall() == [(3,)]
         if night == 3:
             assert summary.engine_mode == "cached"
             assert summary.carried_over == summary.by_method.get("key", 0) + summary.by_method.get(

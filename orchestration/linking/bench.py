@@ -12,7 +12,9 @@
    the engine trains and predicts everything), night 2 after BENCH_NIGHT_CHANGES (default
    1%) of the records to link became new or changed through one new delivered file (half
    new customer codes, half renamed customers: the engine predicts their pairs only),
-   night 3 with nothing changed (the engine's cache). `python -m orchestration.linking.bench --nights <rtm.duckdb> <scratch>
+   night 3 with nothing changed (the engine's cache), night 4 as night 2 with another file
+   (the steady state: night 2 re-decides every link night 1 made, which becomes a link
+   carried over; night 4 only those of night 2). `python -m orchestration.linking.bench --nights <rtm.duckdb> <scratch>
    [share]` runs them on one database.
 """
 
@@ -79,7 +81,7 @@ def _freeze_staging(con, source: Path) -> None:
     con.execute("DETACH src").fetchall()
 
 
-def _change_records(con, share: float) -> tuple[int, int]:
+def _change_records(con, share: float, night: int = 2) -> tuple[int, int]:
     """`share` of the records to link become new or changed, through one new delivered
     file dated the day after the history: half its lines are new codes (another code for a
     known customer, as when a distributor opens a second account), half renamed customers
@@ -91,22 +93,22 @@ def _change_records(con, share: float) -> tuple[int, int]:
         f"""CREATE OR REPLACE TEMP TABLE _bench_pick AS
         SELECT l.*, k FROM (
             SELECT distributor_id, distributor_account_code,
-                row_number() OVER (ORDER BY hash(distributor_id, distributor_account_code)) AS k
+                row_number() OVER (ORDER BY hash(distributor_id, distributor_account_code, ?)) AS k
             FROM (SELECT DISTINCT distributor_id, distributor_account_code FROM {lines})
             QUALIFY k <= ?) c
         JOIN {lines} l USING (distributor_id, distributor_account_code)
         QUALIFY row_number() OVER (PARTITION BY distributor_id, distributor_account_code
             ORDER BY sale_date DESC, source_line DESC) = 1""",
-        [n],
+        [night, n],
     ).fetchall()
     con.execute(
         f"""INSERT INTO {lines} SELECT * EXCLUDE (k) REPLACE (
-            CASE WHEN k <= {n // 2} THEN distributor_account_code || '-N'
+            CASE WHEN k <= {n // 2} THEN distributor_account_code || '-N{night}'
                 ELSE distributor_account_code END AS distributor_account_code,
             CASE WHEN k <= {n // 2} THEN customer_name
                 ELSE customer_name || ' NOUVELLE GERANCE' END AS customer_name,
             (SELECT max(sale_date) FROM {lines}) + 1 AS sale_date,
-            'bench-night-2' AS file_hash, k AS source_line,
+            'bench-night-{night}' AS file_hash, k AS source_line,
             current_timestamp::TIMESTAMP AS loaded_at)
         FROM _bench_pick"""
     ).fetchall()
@@ -127,9 +129,9 @@ def _nights(source: Path, scratch: Path, share: float) -> None:
     started = time.perf_counter()
     _freeze_staging(con, source)
     print(f"staging inputs frozen: {time.perf_counter() - started:.1f} s")
-    for night in (1, 2, 3):
-        if night == 2:
-            new, renamed = _change_records(con, share)
+    for night in (1, 2, 3, 4):
+        if night in (2, 4):
+            new, renamed = _change_records(con, share, night)
             print(f"changed: {new} new customer codes, {renamed} renamed customers")
         started = time.perf_counter()
         s = build_crosswalk_in(con, "staging", [])

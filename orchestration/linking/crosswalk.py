@@ -190,13 +190,23 @@ def _dirty_records(con) -> None:
       - its best candidate's CRM record changed raw columns or left (the review queue
         shows the candidate's name and address)."""
     overrides = ", ".join(OVERRIDE_COLUMNS)
+    # every column of a record, compared as one struct (a join on record_id: EXCEPT ALL
+    # over the rows costs several times more); a record_id on several rows is always
+    # decided again (a join cannot see its rows multiply)
+    row = "struct_pack({})".format(
+        ", ".join(f'"{c}" := "{c}"' for c, *_ in run(con, "DESCRIBE cw_records"))
+    )
     run(
         con,
         f"""CREATE OR REPLACE TEMP TABLE cw_dirty_ids AS
-        SELECT record_id FROM (SELECT * FROM cw_records
-            EXCEPT ALL SELECT * FROM {SCHEMA}.crosswalk_records)
-        UNION SELECT record_id FROM (SELECT * FROM {SCHEMA}.crosswalk_records
-            EXCEPT ALL SELECT * FROM cw_records)
+        SELECT coalesce(a.record_id, b.record_id) AS record_id
+        FROM (SELECT record_id, {row} AS v FROM cw_records) a
+        FULL JOIN (SELECT record_id, {row} AS v FROM {SCHEMA}.crosswalk_records) b
+            ON b.record_id = a.record_id
+        WHERE a.v IS DISTINCT FROM b.v
+        UNION SELECT record_id FROM cw_records GROUP BY record_id HAVING count(*) > 1
+        UNION SELECT record_id FROM {SCHEMA}.crosswalk_records GROUP BY record_id
+            HAVING count(*) > 1
         UNION SELECT record_id FROM m_dirty
         UNION SELECT source || '|' || source_code FROM (
             (SELECT {overrides} FROM cw_override
