@@ -151,7 +151,7 @@ def test_a_raw_change_that_normalizes_the_same_needs_no_prediction(con):
     night = match_incremental(con, "crm", "recs")
     assert (night.mode, night.right_normalized, night.right_changed) == ("cached", 1, 0)
     assert _rows(con, "match_result") == result
-    # the cache now holds the new raw hash: nothing to normalize the night after
+    # the cache now holds the new raw columns: nothing to normalize the night after
     assert match_incremental(con, "crm", "recs").right_normalized == 0
 
 

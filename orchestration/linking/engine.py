@@ -301,10 +301,9 @@ BLOCKING_RULES = [
 def _open_tables(con) -> tuple[int, int]:
     """The Splink inputs: every left record and every right record (key-linked ones too:
     their evidence; the key wins later)."""
-    run(
-        con,
-        "CREATE OR REPLACE TEMP TABLE m_right_open AS SELECT *, record_id AS unique_id FROM m_right",
-    )
+    # a view: the right side is the large one, and a projection needs no copy
+    drop_temp(con, "m_right_open")
+    run(con, "CREATE TEMP VIEW m_right_open AS SELECT *, record_id AS unique_id FROM m_right")
     run(
         con,
         "CREATE OR REPLACE TEMP TABLE m_left_all AS SELECT * EXCLUDE (tie_break), record_id AS unique_id FROM m_left",

@@ -14,7 +14,7 @@ predicts only what changed:
   engine_left_records       record_id and fingerprint (hash of the normalized columns the
   engine_right_records      comparisons and blocking read) of every record predicted
   engine_term_frequencies   the name frequencies the model weighs exact names with
-  engine_left_normalized    every record's normalized form and a hash of its raw columns:
+  engine_left_normalized    every record's normalized form and its raw columns (a struct):
   engine_right_normalized   only records whose raw columns changed are normalized again
 
 Next night, when the state fingerprint is unchanged:
@@ -136,40 +136,38 @@ def _prepare_cached(con, left: str, right: str, settings: MatchSettings, schema:
     records whose raw columns changed since the saved state when `reuse`: the regular
     expressions of normalization are the largest cost of a night left once Splink only
     sees the changes (19 of 30 s at 200k accounts). m_{side}_norm keeps tonight's normalized
-    records with their raw hash, for _save_normalized."""
+    records with their raw columns (`raw`, one struct: the cache compares them as they are,
+    no hash), for _save_normalized. m_{side}_fresh: the records normalized tonight."""
     install_macros(con, settings.legal_id_pattern)
     for side, table in (("left", left), ("right", right)):
         run(con, f"CREATE OR REPLACE TEMP TABLE _m_{side}_std AS {standard_columns(con, table)}")
-        packed = ", ".join(f"{c} := {c}" for c in RAW_COLUMNS)
-        run(con,
-            f"CREATE OR REPLACE TEMP TABLE _m_{side}_raw AS SELECT record_id, "
-            f"md5(to_json(struct_pack({packed}))) AS raw_hash FROM _m_{side}_std")  # fmt: skip
+        raw = "struct_pack({}) AS raw".format(", ".join(f"{c} := s.{c}" for c in RAW_COLUMNS))
         if reuse:
             run(con,
                 f"CREATE OR REPLACE TEMP TABLE m_{side}_norm AS SELECT c.* "
-                f"FROM {schema}.engine_{side}_normalized c "
-                f"JOIN _m_{side}_raw r ON r.record_id = c.record_id AND r.raw_hash = c.raw_hash")  # fmt: skip
-            fresh = (f"(SELECT * FROM _m_{side}_std WHERE record_id NOT IN "
-                     f"(SELECT record_id FROM m_{side}_norm))")  # fmt: skip
+                f"FROM {schema}.engine_{side}_normalized c JOIN _m_{side}_std s "
+                f"ON s.record_id = c.record_id "
+                f"AND c.raw IS NOT DISTINCT FROM {raw.removesuffix(' AS raw')}")  # fmt: skip
         else:
-            run(con, f"CREATE OR REPLACE TEMP TABLE m_{side}_norm AS SELECT NULL::VARCHAR "
-                     f"AS raw_hash, * FROM ({normalized_sql(f'_m_{side}_std')}) WHERE false")  # fmt: skip
-            fresh = f"_m_{side}_std"
+            run(con,
+                f"CREATE OR REPLACE TEMP TABLE m_{side}_norm AS SELECT {raw}, n.* "
+                f"FROM ({normalized_sql(f'_m_{side}_std')}) n JOIN _m_{side}_std s "
+                "USING (record_id) WHERE false")  # fmt: skip
         # the records normalized tonight: new, or raw columns changed
         run(con, f"CREATE OR REPLACE TEMP TABLE m_{side}_fresh AS SELECT record_id FROM "
                  f"_m_{side}_std WHERE record_id NOT IN (SELECT record_id FROM m_{side}_norm)")  # fmt: skip
-        cached = run(con, f"SELECT count(*) FROM m_{side}_norm")[0][0]
+        fresh = (f"(SELECT * FROM _m_{side}_std WHERE record_id IN "
+                 f"(SELECT record_id FROM m_{side}_fresh))")  # fmt: skip
         run(con,
-            f"INSERT INTO m_{side}_norm BY NAME SELECT r.raw_hash, n.* "
-            f"FROM ({normalized_sql(fresh)}) n JOIN _m_{side}_raw r USING (record_id)")  # fmt: skip
-        normalized = run(con, f"SELECT count(*) FROM m_{side}_norm")[0][0] - cached
-        setattr(result, f"{side}_normalized", normalized)
+            f"INSERT INTO m_{side}_norm BY NAME SELECT {raw}, n.* "
+            f"FROM ({normalized_sql(fresh)}) n JOIN _m_{side}_std s USING (record_id)")  # fmt: skip
+        setattr(result, f"{side}_normalized",
+                run(con, f"SELECT count(*) FROM m_{side}_fresh")[0][0])  # fmt: skip
     run(con,
-        "CREATE OR REPLACE TEMP TABLE m_left AS SELECT n.* EXCLUDE (raw_hash), s.tie_break "
+        "CREATE OR REPLACE TEMP TABLE m_left AS SELECT n.* EXCLUDE (raw), s.tie_break "
         "FROM m_left_norm n JOIN _m_left_std s USING (record_id)")  # fmt: skip
-    run(
-        con, "CREATE OR REPLACE TEMP TABLE m_right AS SELECT * EXCLUDE (raw_hash) FROM m_right_norm"
-    )
+    drop_temp(con, "m_right")
+    run(con, "CREATE TEMP VIEW m_right AS SELECT * EXCLUDE (raw) FROM m_right_norm")
 
 
 def _save_normalized(con, schema: str, side: str) -> None:
@@ -308,7 +306,7 @@ def _save_incremental(con, schema: str, result: EngineRun) -> None:
                 f"INSERT INTO {schema}.engine_{side}_records SELECT * FROM m_{side}_fp "
                 f"WHERE record_id NOT IN (SELECT record_id FROM m_{side}_same)")  # fmt: skip
             # raw changes that normalize to the same record change no pair, but the cache
-            # keys on the raw hash
+            # keys on the raw columns
             run(con,
                 f"DELETE FROM {schema}.engine_{side}_normalized WHERE record_id IN "
                 f"(SELECT record_id FROM m_{side}_fresh UNION SELECT record_id FROM m_{side}_gone)")  # fmt: skip
