@@ -54,26 +54,36 @@ DISTRIBUTOR_FILES = f"""
 
 
 def _latest(column: str) -> str:
-    return (f"arg_max({column}, struct_pack(d := {column}_date, l := loaded_at, "
-            f"h := file_hash)) AS {column}")  # fmt: skip
+    # (date, the file's rank by loaded_at then file_hash) as one orderable BIGINT; a null
+    # loaded_at or file_hash ranks last (as a struct of them would compare)
+    return (f"arg_max(f.{column}, (f.{column}_date - DATE '1970-01-01')::BIGINT * 4294967296 "
+            f"+ k._rank) AS {column}")  # fmt: skip
 
 
 DISTRIBUTOR_ROLLUP = f"""
     -- the per-file rows rolled up to one row per customer code
+    WITH _files AS (SELECT * FROM {{files}}),
+    _ranks AS (
+        SELECT file_hash, loaded_at, dense_rank() OVER (
+            ORDER BY loaded_at ASC NULLS LAST, file_hash ASC NULLS LAST) AS _rank
+        FROM (SELECT DISTINCT file_hash, loaded_at FROM _files)
+    )
     SELECT
-        'distributor:' || distributor_id AS source,
-        distributor_account_code AS source_code,
+        'distributor:' || f.distributor_id AS source,
+        f.distributor_account_code AS source_code,
         {_latest("name")}, {_latest("address")}, {_latest("postcode")}, {_latest("city")},
-        max(phone) AS phone,
-        max(siret) AS siret,
+        max(f.phone) AS phone,
+        max(f.siret) AS siret,
         NULL::VARCHAR AS website,
         NULL::DOUBLE AS latitude,
         NULL::DOUBLE AS longitude,
-        sum(line_count)::BIGINT AS line_count,
-        sum(amount)::DOUBLE AS amount,
-        max(last_sale_date) AS last_sale_date
-    FROM {{files}}
-    GROUP BY distributor_id, distributor_account_code
+        sum(f.line_count)::BIGINT AS line_count,
+        sum(f.amount)::DOUBLE AS amount,
+        max(f.last_sale_date) AS last_sale_date
+    FROM _files f
+    JOIN _ranks k ON k.file_hash IS NOT DISTINCT FROM f.file_hash
+        AND k.loaded_at IS NOT DISTINCT FROM f.loaded_at
+    GROUP BY f.distributor_id, f.distributor_account_code
 """
 # the columns of the staging view the per-file form needs (else: one pass over the lines)
 DISTRIBUTOR_FILE_INPUTS = {"file_hash", "source_line", "loaded_at"}
