@@ -298,12 +298,14 @@ BLOCKING_RULES = [
 ]
 
 
-def _open_tables(con) -> tuple[int, int]:
+def _open_tables(con, view: bool = False) -> tuple[int, int]:
     """The Splink inputs: every left record and every right record (key-linked ones too:
     their evidence; the key wins later)."""
-    # a view: the right side is the large one, and a projection needs no copy
+    # view: the right side is the large one, and a night that predicts only the changed
+    # records reads it a few times (a training reads it many times: a table)
     drop_temp(con, "m_right_open")
-    run(con, "CREATE TEMP VIEW m_right_open AS SELECT *, record_id AS unique_id FROM m_right")
+    run(con, f"CREATE TEMP {'VIEW' if view else 'TABLE'} m_right_open AS "
+             "SELECT *, record_id AS unique_id FROM m_right")  # fmt: skip
     run(
         con,
         "CREATE OR REPLACE TEMP TABLE m_left_all AS SELECT * EXCLUDE (tie_break), record_id AS unique_id FROM m_left",

@@ -438,7 +438,7 @@ def _probabilistic_with_state(
     saves the new state."""
     started = time.perf_counter()
     _drop_splink_leftovers(con)
-    result.left_records, result.right_records = _open_tables(con)
+    result.left_records, result.right_records = _open_tables(con, view=True)
     if not result.left_records or not result.right_records:
         # nothing to train on: no pairs, and no state a later night could build on
         _deterministic(con)
