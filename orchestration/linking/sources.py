@@ -224,14 +224,12 @@ def distributor_customers(con, staging_schema: str, state_schema: str) -> str:
         where = "WHERE file_hash IN (SELECT file_hash FROM _dc_new_files)" + (
             " OR file_hash IS NULL" if None in new_files else ""
         )
-    run(con,
-        "CREATE OR REPLACE TEMP TABLE _dc_files_new AS "
-        + DISTRIBUTOR_FILES.format(source=view, where=where))  # fmt: skip
+    files_new = DISTRIBUTOR_FILES.format(source=view, where=where)
     if not valid:
+        # every file: written straight into the state (no temporary copy)
         run(con, "BEGIN TRANSACTION")
         try:
-            run(con, f"CREATE OR REPLACE TABLE {s}.source_distributor_files AS "
-                     "SELECT * FROM _dc_files_new")  # fmt: skip
+            run(con, f"CREATE OR REPLACE TABLE {s}.source_distributor_files AS {files_new}")
             run(con, f"CREATE OR REPLACE TABLE {s}.source_distributor_customers AS "
                      + DISTRIBUTOR_ROLLUP.format(files=f"{s}.source_distributor_files"))  # fmt: skip
             run(con, f"CREATE OR REPLACE TABLE {s}.source_distributor_state_files AS "
@@ -242,7 +240,9 @@ def distributor_customers(con, staging_schema: str, state_schema: str) -> str:
         except Exception:
             run(con, "ROLLBACK")
             raise
-    elif new_files or run(con, "SELECT count(*) FROM _dc_gone_files")[0][0]:
+    else:
+        run(con, f"CREATE OR REPLACE TEMP TABLE _dc_files_new AS {files_new}")
+    if valid and (new_files or run(con, "SELECT count(*) FROM _dc_gone_files")[0][0]):
         same = "f.file_hash IS NOT DISTINCT FROM g.file_hash"
         run(con, "BEGIN TRANSACTION")
         try:
