@@ -56,10 +56,12 @@ def _links(con) -> dict[str, str | None]:
 
 def _full_predict_with_the_saved_model(con) -> tuple[list, list]:
     """m_pairs and match_result of tonight's records, every pair predicted with the saved
-    model: the saved fingerprints forgotten, every record counts as new (and the share
-    threshold is lifted, so that this is not a retraining)."""
+    model: the saved fingerprints forgotten (and the pairs between those records with
+    them), every record counts as new (and the share threshold is lifted, so that this is
+    not a retraining)."""
     con.execute("DELETE FROM linking.engine_left_records")
     con.execute("DELETE FROM linking.engine_right_records")
+    con.execute("DELETE FROM linking.engine_pairs")
     night = match_incremental(con, "crm", "recs", MatchSettings(max_changed_share=1.0))
     assert night.mode == "incremental" and night.pairs_kept == 0
     return _rows(con, "m_pairs"), _rows(con, "match_result")
@@ -149,7 +151,7 @@ def test_a_raw_change_that_normalizes_the_same_needs_no_prediction(con):
     night = match_incremental(con, "crm", "recs")
     assert (night.mode, night.right_normalized, night.right_changed) == ("cached", 1, 0)
     assert _rows(con, "match_result") == result
-    # the cache now holds the new raw hash: nothing to normalize the night after
+    # the cache now holds the new raw columns: nothing to normalize the night after
     assert match_incremental(con, "crm", "recs").right_normalized == 0
 
 
@@ -206,4 +208,315 @@ def test_removed_records_leave_the_pairs(con):
     }
     assert con.execute("SELECT count(*) FROM linking.engine_right_records").fetchone()[0] == (
         COPIES + STRANGERS - 1
+    )
+
+
+# --- the crosswalk's incremental night against a full rebuild ------------------------------
+
+OUTPUTS = ["account_crosswalk", "link_review_queue", "unmatched_records", "prospects",
+           "crm_duplicate_candidates"]  # fmt: skip
+LINE_COLUMNS = (
+    "distributor_id VARCHAR, distributor_account_code VARCHAR, customer_name VARCHAR, "
+    "customer_address VARCHAR, customer_postcode VARCHAR, customer_city VARCHAR, "
+    "customer_phone VARCHAR, customer_siret VARCHAR, sale_date DATE, amount DOUBLE, "
+    "file_hash VARCHAR, source_line BIGINT, loaded_at TIMESTAMP"
+)
+
+
+def _warehouse(db) -> duckdb.DuckDBPyConnection:
+    """Staging views as tables: the CRM of CRM_SQL, the distributor lines of RECORDS_SQL in
+    one file (two lines per code, on two days), a few online listings and external
+    records; keys that night 2 will move."""
+    con = duckdb.connect(str(db))
+    con.execute("CREATE SCHEMA staging")
+    con.execute(
+        "CREATE TABLE staging.stg_crm__accounts AS SELECT record_id AS account_id, "
+        "name AS account_name, address, postcode, city, phone, siret, true AS is_active, "
+        "DATE '2020-01-01' + (400 - substr(record_id, 2)::INTEGER) AS created_date, "
+        "NULL::VARCHAR AS website, NULL::VARCHAR AS legal_name, NULL::DOUBLE AS latitude, "
+        f"NULL::DOUBLE AS longitude FROM ({CRM_SQL})"
+    )
+    con.execute(f"CREATE TABLE staging.stg_distributors__sell_out_lines ({LINE_COLUMNS})")
+    con.execute(
+        "INSERT INTO staging.stg_distributors__sell_out_lines SELECT 'D01', record_id, name, "
+        "address, postcode, city, phone, siret, DATE '2026-01-01' + d::INTEGER, 10.25 * (1 + d), 'f1', "
+        "row_number() OVER (), TIMESTAMP '2026-01-03 01:00:00' "
+        f"FROM ({RECORDS_SQL}) CROSS JOIN range(2) t(d)"
+    )
+    con.execute(
+        "CREATE TABLE staging.stg_online__listings AS SELECT 'maps' AS platform, "
+        "'L' || i AS listing_id, name AS listing_name, address, postcode, city, phone, "
+        "NULL::VARCHAR AS website, NULL::DOUBLE AS latitude, NULL::DOUBLE AS longitude "
+        f"FROM ({CRM_SQL}) c JOIN range(151, 161) t(i) ON c.record_id = 'A' || i"
+    )
+    con.execute(
+        "CREATE TABLE staging.stg_external__firmographics AS SELECT 'E' || i AS external_id, "
+        "upper(name) AS company_name, address, postcode, city, NULL::VARCHAR AS siret "
+        f"FROM ({CRM_SQL}) c JOIN range(161, 171) t(i) ON c.record_id = 'A' || i"
+    )
+    crm, lines = "staging.stg_crm__accounts", "staging.stg_distributors__sell_out_lines"
+    # A398 and A399 share a phone (an ambiguous key): R160, a stranger with that phone, has
+    # no key link; R161 (a stranger) has a siret no account has yet
+    con.execute(f"UPDATE {crm} SET phone = '0478000001' WHERE account_id IN ('A398', 'A399')")
+    con.execute(f"UPDATE {lines} SET customer_phone = '0478000001' "
+                "WHERE distributor_account_code = 'R160'")  # fmt: skip
+    con.execute(f"UPDATE {lines} SET customer_siret = '12345678900011' "
+                "WHERE distributor_account_code = 'R161'")  # fmt: skip
+    # R32 without its address: in the review queue (grey band, candidate A32)
+    con.execute(
+        f"UPDATE {lines} SET customer_address = NULL WHERE distributor_account_code = 'R32'"
+    )
+    # A140's twin in the CRM (same outlet, created later): R140 sees two near-certain
+    # candidates at one address, a CRM duplicate
+    con.execute(f"INSERT INTO {crm} SELECT * REPLACE ('A140B' AS account_id, "
+                "created_date + 1 AS created_date) FROM {crm} WHERE account_id = 'A140'"
+                .replace("{crm}", crm))  # fmt: skip
+    return con
+
+
+OVERRIDES_1 = [  # R3: not A3; R4: forced to A50; R12: not A12
+    {"source": "distributor:D01", "source_code": "R3", "account_id": "A3", "action": "reject"},
+    {"source": "distributor:D01", "source_code": "R4", "account_id": "A50", "action": "force"},
+    {"source": "distributor:D01", "source_code": "R12", "account_id": "A12", "action": "reject"},
+]
+OVERRIDES_2 = [  # R3's line removed, R11 rejects its account, R12's reason edited
+    OVERRIDES_1[1],
+    {"source": "distributor:D01", "source_code": "R11", "account_id": None, "action": "reject"},
+    OVERRIDES_1[2] | {"reason": "closed"},
+]
+
+
+def _overrides(rows):
+    from orchestration.linking.crosswalk import OVERRIDE_COLUMNS
+
+    return [{c: r.get(c) for c in OVERRIDE_COLUMNS} for r in rows]
+
+
+def _night_2(con) -> None:
+    """A new file and CRM edits, several of which change other records' decisions."""
+    crm, lines = "staging.stg_crm__accounts", "staging.stg_distributors__sell_out_lines"
+    new_line = (f"INSERT INTO {lines} SELECT 'D01', ?, name, address, postcode, city, phone, "
+                "siret, DATE '2026-02-01', 5.5, 'f2', ?, TIMESTAMP '2026-02-02 01:00:00' "
+                f"FROM {crm} WHERE account_id = ?")  # fmt: skip
+    # a new code (A200's spelling), R7 renamed to A300's outlet, R165 (a stranger, a prospect)
+    # buys again: its line count and amount only
+    con.execute(
+        new_line.replace("name, address", "upper(account_name), address"), ["R999", 1, "A200"]
+    )
+    con.execute(new_line.replace("name, address", "account_name, address"), ["R7", 2, "A300"])
+    con.execute(
+        f"INSERT INTO {lines} SELECT * REPLACE ('f2' AS file_hash, 3 AS source_line, "
+        "DATE '2026-02-01' AS sale_date, TIMESTAMP '2026-02-02 01:00:00' AS loaded_at) "
+        f"FROM {lines} WHERE distributor_account_code = 'R165' AND sale_date = DATE '2026-01-02'"
+    )
+    # A398 changes phone: the key becomes A399's alone, and R160 links on it
+    con.execute(f"UPDATE {crm} SET phone = '0478999999' WHERE account_id = 'A398'")
+    # A5 gets R161's siret: R161 links on the key
+    con.execute(f"UPDATE {crm} SET siret = '12345678900011' WHERE account_id = 'A5'")
+    # a new account at stranger R162's outlet: R162 (unchanged) links to it
+    outlet = con.execute(f"SELECT customer_name, customer_address, customer_postcode, "
+                         f"customer_city FROM {lines} WHERE distributor_account_code = 'R162' "
+                         "LIMIT 1").fetchone()  # fmt: skip
+    con.execute(f"INSERT INTO {crm} SELECT * REPLACE ('A401' AS account_id, ? AS account_name, "
+                f"? AS address, ? AS postcode, ? AS city) FROM {crm} WHERE account_id = 'A1'",
+                list(outlet))  # fmt: skip
+    # A20 moved; A9 closed (removed): R9 loses its link; A140 inactive: its twin wins
+    con.execute(f"UPDATE {crm} SET address = '1 place Bellecour' WHERE account_id = 'A20'")
+    con.execute(f"DELETE FROM {crm} WHERE account_id = 'A9'")
+    con.execute(f"UPDATE {crm} SET is_active = false WHERE account_id = 'A140'")
+    # R32's candidate renamed (normalizes the same: no pair moves, but the review queue
+    # shows the candidate's name as the CRM spells it)
+    con.execute(f"UPDATE {crm} SET account_name = 'SAS ' || account_name WHERE account_id = 'A32'")
+    # a listing gone, one new
+    con.execute("DELETE FROM staging.stg_online__listings WHERE listing_id = 'L151'")
+    con.execute(
+        "INSERT INTO staging.stg_online__listings SELECT 'maps', 'L171', account_name, address, "
+        f"postcode, city, phone, NULL, NULL, NULL FROM {crm} WHERE account_id = 'A171'"
+    )
+
+
+def _night_4(con) -> None:
+    """File f2 withdrawn (its lines gone): R999 leaves, R7 and R165 are back to f1's lines."""
+    con.execute("DELETE FROM staging.stg_distributors__sell_out_lines WHERE file_hash = 'f2'")
+
+
+def _full_rebuild(db, overrides, run_at):
+    """The same night from the same saved state, everything recomputed: every pair
+    predicted with the saved model (records, pairs, normalized forms and ranking
+    forgotten), the distributor customers aggregated from every line, every record
+    decided (the crosswalk's state forgotten), the tables rewritten."""
+    con = duckdb.connect(str(db))
+    for table in ("engine_left_records", "engine_right_records", "engine_pairs",
+                  "engine_left_normalized", "engine_right_normalized", "engine_left_ties",
+                  "engine_match_result", "crosswalk_state", "source_distributor_state"):  # fmt: skip
+        con.execute(f"DELETE FROM linking.{table}")
+    summary = build_crosswalk_in(con, "staging", overrides, MatchSettings(max_changed_share=1.0),
+                                 run_at=run_at)  # fmt: skip
+    assert summary.engine_mode == "incremental" and not summary.incremental
+    tables = {t: _rows(con, f"linking.{t}") for t in OUTPUTS + ["engine_match_result"]}
+    con.close()
+    return tables
+
+
+def test_incremental_crosswalk_is_a_full_rebuild(tmp_path):
+    """Night after night, the crosswalk tables of an incremental night (only the records
+    whose rows can change decided again, rows replaced, the distributor customers rolled
+    up from new files only) are those of the same night rebuilt in full with the same
+    saved model, including records whose decision moved because of other records."""
+    import shutil
+
+    db, copy = tmp_path / "work.duckdb", tmp_path / "full.duckdb"
+    con = _warehouse(db)
+    first = build_crosswalk_in(
+        con, "staging", _overrides(OVERRIDES_1), run_at="2026-11-01 02:00:00"
+    )
+    assert first.engine_mode == "full" and not first.incremental
+    links = dict(
+        con.execute("SELECT source_code, account_id FROM linking.account_crosswalk").fetchall()
+    )
+    assert links["R160"] is None and links["R161"] is None and links["R162"] is None
+    assert links["R9"] == "A9" and links["R4"] == "A50" and links["R3"] != "A3"
+    assert con.execute(
+        "SELECT candidate_account_id FROM linking.link_review_queue WHERE source_code = 'R32'"
+    ).fetchall() == [("A32",)]
+    assert (
+        con.execute(
+            "SELECT count(*) FROM linking.crm_duplicate_candidates "
+            "WHERE account_id = 'A140' AND duplicate_account_id = 'A140B'"
+        ).fetchone()[0]
+        == 1
+    )
+    nights = [
+        (2, _night_2, OVERRIDES_2),
+        (3, None, OVERRIDES_2),  # nothing changed: last night's engine links carried over
+        (4, _night_4, OVERRIDES_2),
+        (5, None, OVERRIDES_1),  # overrides back to the first file
+    ]
+    for night, change, overrides in nights:
+        if change:
+            change(con)
+        con.close()
+        shutil.copy(db, copy)
+        run_at = f"2026-11-0{night} 02:00:00"
+        full = _full_rebuild(copy, _overrides(overrides), run_at)
+        con = duckdb.connect(str(db))
+        summary = build_crosswalk_in(con, "staging", _overrides(overrides), run_at=run_at)
+        assert summary.incremental and summary.decided < summary.records, night
+        for table in OUTPUTS + ["engine_match_result"]:
+            assert _rows(con, f"linking.{table}") == full[table], (night, table)
+        links = dict(
+            con.execute("SELECT source_code, account_id FROM linking.account_crosswalk").fetchall()
+        )
+        if night == 2:
+            assert summary.engine_mode == "incremental"
+            # decisions that moved because another record changed
+            assert links["R160"] == "A399"  # A398 left the shared phone: the key is A399's
+            assert links["R161"] == "A5"  # A5 got the siret
+            assert links["R162"] == "A401"  # a new account at its outlet
+            assert links["R9"] is None  # its account is gone
+            assert links["R999"] == "A200" and links["R7"] == "A300"
+            assert con.execute(
+                "SELECT line_count FROM linking.prospects WHERE source_code = 'R165'"
+            ).fetchall() == [(3,)]
+        if night == 3:
+            assert summary.engine_mode == "cached"
+            assert summary.carried_over == summary.by_method.get("key", 0) + summary.by_method.get(
+                "probabilistic", 0
+            )
+        if night == 4:
+            assert "R999" not in links
+    con.close()
+
+
+# --- the distributor customers, aggregated per delivered file -------------------------------
+
+# the query the per-file aggregate replaces (arg_max ties and float sums left to the engine)
+PLAIN_DISTRIBUTOR_CUSTOMERS = """
+    SELECT 'distributor:' || distributor_id AS source, distributor_account_code AS source_code,
+        arg_max(customer_name, sale_date) AS name, arg_max(customer_address, sale_date) AS address,
+        arg_max(customer_postcode, sale_date) AS postcode, arg_max(customer_city, sale_date) AS city,
+        max(customer_phone) AS phone, max(customer_siret) AS siret, NULL::VARCHAR AS website,
+        NULL::DOUBLE AS latitude, NULL::DOUBLE AS longitude, count(*) AS line_count,
+        sum(amount) AS amount, max(sale_date) AS last_sale_date
+    FROM staging.stg_distributors__sell_out_lines GROUP BY distributor_id, distributor_account_code
+"""
+
+
+def _lines(con, rows):
+    """rows: (code, name, address, sale day, amount, file, line)"""
+    con.executemany(
+        "INSERT INTO staging.stg_distributors__sell_out_lines VALUES ('D01', ?, ?, ?, '69001', "
+        "'Lyon', NULL, NULL, DATE '2026-01-01' + ?::INTEGER, ?, ?, ?, "
+        "TIMESTAMP '2026-01-01' + to_days(CAST(? AS INTEGER)))",
+        [[c, n, a, d, amt, f, ln, int(f[1:])] for c, n, a, d, amt, f, ln in rows],
+    )
+
+
+def test_distributor_customers_roll_up_files_like_one_pass_over_the_lines(tmp_path):
+    from orchestration.linking.sources import DISTRIBUTOR_CUSTOMERS, distributor_customers
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA staging")
+    con.execute(f"CREATE TABLE staging.stg_distributors__sell_out_lines ({LINE_COLUMNS})")
+    # C1: renamed in f2; C2: address missing on its last line (the last non-null one
+    # stands); C3: only in f1; amounts exact in binary, so that any order sums the same
+    _lines(con, [("C1", "BAR A", "1 rue x", 0, 1.5, "f1", 1), ("C1", "BAR A", "1 rue x", 3, 2.25, "f1", 2),
+                 ("C2", "CAVE", "2 rue y", 1, 4.0, "f1", 3), ("C3", "TABAC", None, 2, 0.5, "f1", 4),
+                 ("C1", "BAR B", "1 rue x", 9, 8.0, "f2", 1), ("C2", "CAVE", None, 9, 1.0, "f2", 2)])  # fmt: skip
+
+    def now():
+        return _rows(con, f"({distributor_customers(con, 'staging', 'linking')})")
+
+    def plain():
+        return _rows(con, f"({PLAIN_DISTRIBUTOR_CUSTOMERS})")
+
+    def one_pass():
+        return _rows(con, f"({DISTRIBUTOR_CUSTOMERS.format(schema='staging')})")
+
+    assert now() == plain() == one_pass()
+    assert dict((r[1], r[2]) for r in now()) == {"C1": "BAR B", "C2": "CAVE", "C3": "TABAC"}
+    files = "SELECT count(*) FROM linking.source_distributor_files"
+    assert con.execute(files).fetchone()[0] == 5
+    # a new file: only it is aggregated; a file withdrawn: its rows leave
+    _lines(
+        con,
+        [
+            ("C3", "TABAC DU PORT", "3 quai z", 12, 3.0, "f3", 1),
+            ("C4", "NEW", None, 12, 1.0, "f3", 2),
+        ],
+    )
+    before = con.execute("SELECT * FROM linking.source_distributor_files ORDER BY ALL").fetchall()
+    assert now() == plain() == one_pass()
+    after = con.execute("SELECT * FROM linking.source_distributor_files ORDER BY ALL").fetchall()
+    assert set(before) < set(after) and len(after) == len(before) + 2
+    con.execute("DELETE FROM staging.stg_distributors__sell_out_lines WHERE file_hash = 'f2'")
+    assert now() == plain() == one_pass()
+    assert dict((r[1], r[2]) for r in now())["C1"] == "BAR A"
+    # a file whose line count changed is aggregated again
+    con.execute("DELETE FROM staging.stg_distributors__sell_out_lines WHERE file_hash = 'f1' "
+                "AND source_line = 4")  # fmt: skip
+    assert now() == plain() == one_pass()
+    # a changed query or view is a rebuild from every file
+    con.execute("UPDATE linking.source_distributor_state SET fingerprint = 'older code'")
+    con.execute("DELETE FROM linking.source_distributor_customers")
+    assert now() == plain()
+
+
+def test_distributor_customer_ties_go_to_the_last_file_then_the_last_line(tmp_path):
+    """Two spellings on a code's last sale date: the plain arg_max kept whichever its
+    threads met first; the per-file roll-up takes the file loaded last, within a file the
+    later line."""
+    from orchestration.linking.sources import DISTRIBUTOR_CUSTOMERS, distributor_customers
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA staging")
+    con.execute(f"CREATE TABLE staging.stg_distributors__sell_out_lines ({LINE_COLUMNS})")
+    _lines(con, [("C1", "ZINC", "1 rue x", 5, 1.0, "f1", 1), ("C1", "AZUR", "1 rue x", 5, 1.0, "f1", 2),
+                 ("C2", "ZINC", "2 rue y", 5, 1.0, "f2", 1), ("C2", "AZUR", "2 rue y", 5, 1.0, "f1", 3)])  # fmt: skip
+    names = dict(
+        (r[1], r[2]) for r in _rows(con, f"({distributor_customers(con, 'staging', 'linking')})")
+    )
+    assert names == {"C1": "AZUR", "C2": "ZINC"}
+    assert names == dict(
+        (r[1], r[2]) for r in _rows(con, f"({DISTRIBUTOR_CUSTOMERS.format(schema='staging')})")
     )

@@ -8,11 +8,13 @@
    missing). The working database is attached read-only: the crosswalk is written to a
    scratch file, so a bench never changes a warehouse.
 3. Incremental nights at the same sizes: the staging inputs frozen into a scratch database
-   (distributor lines folded to one per customer code), then night 1 (no saved state: the
-   engine trains and predicts everything), night 2 after BENCH_NIGHT_CHANGES (default 1%)
-   of the records to link became new or changed (half new customer codes, half renamed
-   customers: the engine predicts their pairs only), night 3 with nothing changed (the
-   engine's cache). `python -m orchestration.linking.bench --nights <rtm.duckdb> <scratch>
+   (every sell-out line, with the columns the linking reads), then night 1 (no saved state:
+   the engine trains and predicts everything), night 2 after BENCH_NIGHT_CHANGES (default
+   1%) of the records to link became new or changed through one new delivered file (half
+   new customer codes, half renamed customers: the engine predicts their pairs only),
+   night 3 with nothing changed (the engine's cache), night 4 as night 2 with another file
+   (the steady state: night 2 re-decides every link night 1 made, which becomes a link
+   carried over; night 4 only those of night 2). `python -m orchestration.linking.bench --nights <rtm.duckdb> <scratch>
    [share]` runs them on one database.
 """
 
@@ -50,10 +52,18 @@ def _crosswalk_from(warehouse: Path, scratch: Path, score: bool) -> None:
     scratch.unlink(missing_ok=True)
 
 
+# what the linking reads of the sell-out lines (the frozen copy keeps these columns only)
+LINE_COLUMNS = ["distributor_id", "distributor_account_code", "customer_name",
+                "customer_address", "customer_postcode", "customer_city", "customer_phone",
+                "customer_siret", "sale_date", "amount", "file_hash", "source_line",
+                "loaded_at"]  # fmt: skip
+
+
 def _freeze_staging(con, source: Path) -> None:
     """Schema staging of the scratch database: the linking inputs of `source` as tables
-    (its views read raw tables of the source database), distributor lines folded to one
-    line per customer code (what the crosswalk reads of them; its line counts become 1)."""
+    (its views read raw tables of the source database); of the sell-out lines, every line
+    with the columns the linking reads (the distributor customers are aggregated from the
+    whole history, per delivered file)."""
     from orchestration.linking.sources import SOURCES
 
     con.execute(f"ATTACH '{source}' AS src (READ_ONLY)").fetchall()
@@ -66,34 +76,42 @@ def _freeze_staging(con, source: Path) -> None:
             continue
         query = f"SELECT * FROM src.staging.{view}"
         if view == "stg_distributors__sell_out_lines":
-            query = (
-                "SELECT distributor_id, distributor_account_code, "
-                + ", ".join(f"arg_max(customer_{c}, sale_date) AS customer_{c}"
-                            for c in ("name", "address", "postcode", "city"))
-                + ", max(customer_phone) AS customer_phone, max(customer_siret) AS "
-                "customer_siret, max(sale_date) AS sale_date, sum(amount) AS amount "
-                "FROM src.staging.stg_distributors__sell_out_lines GROUP BY ALL"
-            )  # fmt: skip
+            query = f"SELECT {', '.join(LINE_COLUMNS)} FROM src.staging.{view}"
         con.execute(f"CREATE TABLE staging.{view} AS {query}").fetchall()
     con.execute("DETACH src").fetchall()
 
 
-def _change_records(con, share: float) -> tuple[int, int]:
-    """`share` of the records to link become new or changed: half new codes (another code
-    for a known customer, as when a distributor opens a second account), half renamed."""
+def _change_records(con, share: float, night: int = 2) -> tuple[int, int]:
+    """`share` of the records to link become new or changed, through one new delivered
+    file dated the day after the history: half its lines are new codes (another code for a
+    known customer, as when a distributor opens a second account), half renamed customers
+    (the new name is the last reported one)."""
     total = con.execute("SELECT count(*) FROM cw_records").fetchone()[0]
     n = max(2, round(total * share))
     lines = "staging.stg_distributors__sell_out_lines"
-    pick = "ORDER BY hash(distributor_id, distributor_account_code) LIMIT ?"
-    con.execute(f"INSERT INTO {lines} SELECT * REPLACE (distributor_account_code || '-N' AS "
-                f"distributor_account_code) FROM (SELECT * FROM {lines} {pick})",
-                [n // 2]).fetchall()  # fmt: skip
-    # one line per code in the frozen staging: a rowid is a customer
-    con.execute(f"UPDATE {lines} SET customer_name = customer_name || ' NOUVELLE GERANCE' "
-                f"WHERE rowid IN (SELECT rowid FROM {lines} "
-                "WHERE distributor_account_code NOT LIKE '%-N' "
-                "ORDER BY hash(distributor_account_code, distributor_id) LIMIT ?)",
-                [n - n // 2]).fetchall()  # fmt: skip
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _bench_pick AS
+        SELECT l.*, k FROM (
+            SELECT distributor_id, distributor_account_code,
+                row_number() OVER (ORDER BY hash(distributor_id, distributor_account_code, ?)) AS k
+            FROM (SELECT DISTINCT distributor_id, distributor_account_code FROM {lines})
+            QUALIFY k <= ?) c
+        JOIN {lines} l USING (distributor_id, distributor_account_code)
+        QUALIFY row_number() OVER (PARTITION BY distributor_id, distributor_account_code
+            ORDER BY sale_date DESC, source_line DESC) = 1""",
+        [night, n],
+    ).fetchall()
+    con.execute(
+        f"""INSERT INTO {lines} SELECT * EXCLUDE (k) REPLACE (
+            CASE WHEN k <= {n // 2} THEN distributor_account_code || '-N{night}'
+                ELSE distributor_account_code END AS distributor_account_code,
+            CASE WHEN k <= {n // 2} THEN customer_name
+                ELSE customer_name || ' NOUVELLE GERANCE' END AS customer_name,
+            (SELECT max(sale_date) FROM {lines}) + 1 AS sale_date,
+            'bench-night-{night}' AS file_hash, k AS source_line,
+            current_timestamp::TIMESTAMP AS loaded_at)
+        FROM _bench_pick"""
+    ).fetchall()
     return n // 2, n - n // 2
 
 
@@ -111,9 +129,9 @@ def _nights(source: Path, scratch: Path, share: float) -> None:
     started = time.perf_counter()
     _freeze_staging(con, source)
     print(f"staging inputs frozen: {time.perf_counter() - started:.1f} s")
-    for night in (1, 2, 3):
-        if night == 2:
-            new, renamed = _change_records(con, share)
+    for night in (1, 2, 3, 4):
+        if night in (2, 4):
+            new, renamed = _change_records(con, share, night)
             print(f"changed: {new} new customer codes, {renamed} renamed customers")
         started = time.perf_counter()
         s = build_crosswalk_in(con, "staging", [])
@@ -121,7 +139,9 @@ def _nights(source: Path, scratch: Path, share: float) -> None:
               f"{s.engine_mode} ({s.engine_reason}) {s.engine_seconds:.1f} s, records "
               f"{s.records:,} (changed {s.records_changed:,}), accounts changed "
               f"{s.accounts_changed:,}, pairs predicted {s.pairs_predicted:,}, linked "
-              f"{s.linked:,}, kept from last night {s.carried_over:,}", flush=True)  # fmt: skip
+              f"{s.linked:,}, kept from last night {s.carried_over:,}, crosswalk "
+              f"{'incremental' if s.incremental else 'full'} ({s.decided:,} records decided)",
+              flush=True)  # fmt: skip
     con.close()
     scratch.unlink(missing_ok=True)
 

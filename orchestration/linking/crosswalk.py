@@ -27,15 +27,17 @@ Writes schema `linking`:
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from orchestration.linking.engine import MatchSettings, run
 from orchestration.linking.incremental import match_incremental
-from orchestration.linking.sources import CRM_ACCOUNTS, SOURCES
+from orchestration.linking.sources import CRM_ACCOUNTS, SOURCES, distributor_customers
 
 SCHEMA = "linking"
 OVERRIDE_COLUMNS = ["source", "source_code", "account_id", "action", "reason", "decided_by",
@@ -65,6 +67,10 @@ class CrosswalkSummary:
     records_changed: int = 0  # records to link new or changed since then
     pairs_predicted: int = 0
     engine_seconds: float = 0.0  # the engine's Splink part (training, prediction, state)
+    # the crosswalk's night: incremental (only the records whose row can change decided
+    # again, their rows replaced) or full (every record decided, the tables rewritten)
+    incremental: bool = False
+    decided: int = 0  # records decided tonight
 
 
 def default_overrides_path(company_config_path: Path) -> Path:
@@ -116,6 +122,192 @@ def _load_overrides(con, rows: list[dict]) -> None:
         "(SELECT *, row_number() OVER () AS rn FROM cw_overrides)) WHERE k = 1")  # fmt: skip
 
 
+OUTPUT_TABLES = ["account_crosswalk", "link_review_queue", "unmatched_records", "prospects",
+                 "crm_duplicate_candidates"]  # fmt: skip
+# the crosswalk's own state, next to the engine's: its inputs as of the last night (the
+# records to link and the overrides), and which code, settings and engine night built it
+STATE_TABLES = ["crosswalk_state", "crosswalk_records", "crosswalk_overrides"]
+
+
+def _code_digest() -> str:
+    digest = hashlib.sha256()
+    folder = Path(__file__).parent
+    for name in ("crosswalk.py", "sources.py"):
+        digest.update(name.encode() + b"\0" + (folder / name).read_bytes())
+    digest.update(f"duckdb {duckdb.__version__}".encode())
+    return digest.hexdigest()
+
+
+CODE_DIGEST = _code_digest()
+
+
+def crosswalk_fingerprint(settings: MatchSettings) -> str:
+    """What last night's crosswalk tables depend on besides their inputs: a night whose
+    fingerprint differs from the saved one rewrites them whole."""
+    return hashlib.sha256(
+        (CODE_DIGEST + json.dumps(asdict(settings), sort_keys=True)).encode()
+    ).hexdigest()
+
+
+def _incremental_possible(con, fingerprint: str, engine_run) -> bool:
+    """Last night's tables can be brought to tonight row by row when the engine's night
+    was not full (it says which match_result rows moved), the crosswalk was last built
+    right after the engine's previous night, with the same code and settings."""
+    if engine_run.mode == "full" or engine_run.previous_night_id is None:
+        return False
+    present = {
+        r[0]
+        for r in run(
+            con,
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? "
+            "AND database_name = current_database()",
+            [SCHEMA],
+        )  # fmt: skip
+    }
+    if not set(OUTPUT_TABLES + STATE_TABLES) <= present:
+        return False
+    # the records to link have the columns they had (compared row for row)
+    if run(con, "DESCRIBE cw_records") != run(con, f"DESCRIBE {SCHEMA}.crosswalk_records"):
+        return False
+    row = run(con, f"SELECT fingerprint, engine_night_id FROM {SCHEMA}.crosswalk_state")
+    return row == [(fingerprint, engine_run.previous_night_id)]
+
+
+def _dirty_records(con) -> None:
+    """cw_dirty (record_id, source, source_code): the records whose rows in the crosswalk
+    tables can differ from last night's. A record's row reads its own inputs, its
+    match_result row, its override line, its previous row and the CRM (does its previous
+    account still exist; its candidate's name and address for the review queue). So:
+      - the record is new, removed, or any column of it changed (cw_records against the
+        saved copy: name and address, but also line count, amount, last sale date);
+      - its match_result row was ranked again (the engine's m_dirty: its pairs, keys or
+        candidates moved, including through other records: a new account that outranks,
+        a key that became ambiguous);
+      - its override line was added, removed or edited;
+      - its previous account left the CRM;
+      - its previous row is not tonight's when nothing changed: a link the engine or an
+        override made last night (is_carried_over false) is carried over tonight;
+      - its best candidate's CRM record changed raw columns or left (the review queue
+        shows the candidate's name and address)."""
+    overrides = ", ".join(OVERRIDE_COLUMNS)
+    # every column of a record, compared as one struct (a join on record_id: EXCEPT ALL
+    # over the rows costs several times more); a record_id on several rows is always
+    # decided again (a join cannot see its rows multiply)
+    row = "struct_pack({})".format(
+        ", ".join(f'"{c}" := "{c}"' for c, *_ in run(con, "DESCRIBE cw_records"))
+    )
+    run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE cw_dirty_ids AS
+        SELECT coalesce(a.record_id, b.record_id) AS record_id
+        FROM (SELECT record_id, {row} AS v FROM cw_records) a
+        FULL JOIN (SELECT record_id, {row} AS v FROM {SCHEMA}.crosswalk_records) b
+            ON b.record_id = a.record_id
+        WHERE a.v IS DISTINCT FROM b.v
+        UNION SELECT record_id FROM cw_records GROUP BY record_id HAVING count(*) > 1
+        UNION SELECT record_id FROM {SCHEMA}.crosswalk_records GROUP BY record_id
+            HAVING count(*) > 1
+        UNION SELECT record_id FROM m_dirty
+        UNION SELECT source || '|' || source_code FROM (
+            (SELECT {overrides} FROM cw_override
+                EXCEPT ALL SELECT {overrides} FROM {SCHEMA}.crosswalk_overrides)
+            UNION ALL (SELECT {overrides} FROM {SCHEMA}.crosswalk_overrides
+                EXCEPT ALL SELECT {overrides} FROM cw_override))
+        UNION SELECT p.source || '|' || p.source_code FROM {SCHEMA}.account_crosswalk p
+            LEFT JOIN cw_crm c ON c.record_id = p.account_id
+            WHERE p.account_id IS NOT NULL AND (NOT p.is_carried_over OR c.record_id IS NULL)
+        UNION SELECT record_id FROM match_result WHERE candidate_id IN (
+            SELECT record_id FROM m_left_fresh UNION SELECT record_id FROM m_left_gone)""",
+    )
+    run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE cw_dirty AS
+        SELECT DISTINCT record_id, source, source_code FROM (
+            SELECT record_id, source, source_code FROM cw_records
+            UNION ALL SELECT record_id, source, source_code FROM {SCHEMA}.crosswalk_records)
+        WHERE record_id IN (SELECT record_id FROM cw_dirty_ids)""",
+    )
+
+
+def _output_queries(grey_lo: float, grey_hi: float, only_dirty: str | None) -> dict[str, str]:
+    """The SELECT of each output table from cw_new (the records decided tonight);
+    only_dirty: the alias under which the prospects query reads unmatched_records is
+    restricted to cw_dirty (an incremental night: unmatched_records holds every record's
+    row, tonight's rows of the dirty ones already in)."""
+    prospects_filter = (
+        f"AND {only_dirty}.source || '|' || {only_dirty}.source_code "
+        "IN (SELECT record_id FROM cw_dirty)" if only_dirty else ""
+    )  # fmt: skip
+    return {
+        "account_crosswalk": """
+        SELECT source, source_code, account_id, match_method, match_rule, match_probability,
+            evidence, is_carried_over, fingerprint, first_linked_at, updated_at
+        FROM cw_new ORDER BY source, source_code""",
+        "link_review_queue": f"""
+        SELECT n.source, n.source_code, r.name, r.address, r.postcode, r.city, r.phone, r.siret,
+            n.account_id AS current_account_id, n.match_method,
+            n.best_candidate_id AS candidate_account_id,
+            n.best_candidate_probability AS candidate_probability,
+            c.name AS candidate_name, c.address AS candidate_address,
+            c.postcode AS candidate_postcode, c.city AS candidate_city,
+            n.runner_up_id AS runner_up_account_id, n.runner_up_probability,
+            CASE
+                WHEN n.keys_disagree THEN 'keys point to different accounts'
+                WHEN n.account_id IS NULL AND n.best_candidate_probability >= {grey_hi}
+                    THEN 'two candidates too close to call'
+                ELSE 'probability in the grey band'
+            END AS reason,
+            r.line_count, r.amount
+        FROM cw_new n
+        JOIN cw_records r ON r.source = n.source AND r.source_code = n.source_code
+        LEFT JOIN cw_crm c ON c.record_id = n.best_candidate_id
+        -- a record a person already decided on is not queued again
+        WHERE n.override_action IS NULL AND (
+            n.keys_disagree
+            OR (n.account_id IS NULL AND n.best_candidate_probability >= {grey_lo})
+            OR (n.match_method = 'probabilistic' AND n.match_probability < {grey_hi}))
+        ORDER BY r.amount DESC NULLS LAST, n.source, n.source_code""",
+        "unmatched_records": """
+        SELECT n.source, n.source_code, r.name, r.address, r.postcode, r.city, r.phone, r.siret,
+            r.website, r.line_count, r.amount, r.last_sale_date,
+            n.best_candidate_id AS candidate_account_id,
+            n.best_candidate_probability AS candidate_probability,
+            n.match_rule = 'override_reject' AS is_rejected
+        FROM cw_new n
+        JOIN cw_records r ON r.source = n.source AND r.source_code = n.source_code
+        WHERE n.account_id IS NULL
+        ORDER BY n.source, n.source_code""",
+        "prospects": f"""
+        SELECT u.source, u.source_code, u.name, u.address, u.postcode, u.city, u.phone,
+            u.siret, u.line_count, u.amount AS sell_out_amount, u.last_sale_date,
+            m.name_norm AS name_normalized
+        FROM {SCHEMA}.unmatched_records u
+        JOIN m_right m ON m.record_id = u.source || '|' || u.source_code
+        WHERE u.source LIKE 'distributor:%'
+            AND m.name_norm IS NOT NULL AND length(m.name_norm) >= 3
+            AND m.name_norm NOT IN ({", ".join(f"'{p}'" for p in PLACEHOLDER_NAMES)})
+            AND m.postcode IS NOT NULL
+            AND coalesce(u.line_count, 0) >= {PROSPECT_MIN_LINES}
+            AND coalesce(u.amount, 0) > 0
+            AND coalesce(u.candidate_probability, 0) < {grey_lo}
+            {prospects_filter}
+        ORDER BY u.amount DESC NULLS LAST""",
+        # every record's match_result row (the dirty ones' ranked tonight): few rows
+        "crm_duplicate_candidates": """
+        SELECT DISTINCT least(best_candidate_id, runner_up_id) AS account_id,
+            greatest(best_candidate_id, runner_up_id) AS duplicate_account_id,
+            'both match ' || source || ' ' || source_code AS evidence
+        FROM (
+            SELECT r.source, r.source_code, m.candidate_id AS best_candidate_id, m.runner_up_id
+            FROM match_result m
+            JOIN cw_records r ON r.record_id = m.record_id
+            JOIN m_right n ON n.record_id = r.record_id
+            WHERE m.reference_duplicate)
+        QUALIFY row_number() OVER (PARTITION BY least(best_candidate_id, runner_up_id),
+            greatest(best_candidate_id, runner_up_id) ORDER BY source, source_code) = 1""",
+    }
+
+
 def _table_exists(con, schema: str, table: str) -> bool:
     """Table or view; schema may name an attached database too ('work.staging')."""
     catalog, _, bare = schema.rpartition(".")
@@ -146,7 +338,10 @@ def build_crosswalk_in(
         if s in sources and _table_exists(con, staging_schema, view)
     ]  # fmt: skip
     run(con, "CREATE OR REPLACE TEMP TABLE cw_crm AS " + CRM_ACCOUNTS.format(schema=staging_schema))
-    union = " UNION ALL ".join(f"({SOURCES[s][0].format(schema=staging_schema)})" for s in present)
+    queries = {s: SOURCES[s][0].format(schema=staging_schema) for s in present}
+    if "distributor" in queries:
+        queries["distributor"] = distributor_customers(con, staging_schema, SCHEMA)
+    union = " UNION ALL ".join(f"({queries[s]})" for s in present)
     run(con,
         "CREATE OR REPLACE TEMP TABLE cw_records AS SELECT source || '|' || source_code "
         f"AS record_id, * FROM ({union})")  # fmt: skip
@@ -159,16 +354,27 @@ def build_crosswalk_in(
         )
     run(con, f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     engine_run = match_incremental(con, "cw_crm", "cw_records", settings, SCHEMA, retrain)
+    fingerprint = crosswalk_fingerprint(settings)
+    incremental = _incremental_possible(con, fingerprint, engine_run)
+    if incremental:
+        _dirty_records(con)
+    # only the records whose row can change are decided again (all of them on a full night)
+    only_dirty = (
+        "SEMI JOIN cw_dirty d ON d.source = {a}.source AND d.source_code = {a}.source_code"
+        if incremental else ""
+    )  # fmt: skip
     has_previous = _table_exists(con, SCHEMA, "account_crosswalk")
     previous = (
-        f"SELECT * FROM {SCHEMA}.account_crosswalk"
+        f"SELECT p.* FROM {SCHEMA}.account_crosswalk p {only_dirty.format(a='p')}"
         if has_previous
         else "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS source_code, "
         "NULL::VARCHAR AS account_id, NULL::VARCHAR AS match_method, NULL::VARCHAR AS match_rule, "
         "NULL::DOUBLE AS match_probability, NULL::VARCHAR AS evidence, "
         "NULL::VARCHAR AS fingerprint, NULL::TIMESTAMP AS first_linked_at WHERE false"
     )
-    run_at_sql = f"TIMESTAMP '{run_at}'" if run_at else "current_timestamp::TIMESTAMP"
+    # one timestamp for the night (every row written tonight carries it)
+    run_at = run_at or str(run(con, "SELECT current_timestamp::TIMESTAMP")[0][0])
+    run_at_sql = f"TIMESTAMP '{run_at}'"
     run(
         con,
         f"""
@@ -180,6 +386,7 @@ def build_crosswalk_in(
             FROM cw_records r
             JOIN m_right n ON n.record_id = r.record_id
             JOIN match_result m ON m.record_id = r.record_id
+            {"WHERE r.record_id IN (SELECT record_id FROM cw_dirty)" if incremental else ""}
         ),
         decided AS (
             SELECT
@@ -264,80 +471,58 @@ def build_crosswalk_in(
     """,
     )
     grey_lo, grey_hi = settings.review_threshold, settings.link_threshold
-    run(
-        con,
-        f"""
-        CREATE OR REPLACE TABLE {SCHEMA}.account_crosswalk AS
-        SELECT source, source_code, account_id, match_method, match_rule, match_probability,
-            evidence, is_carried_over, fingerprint, first_linked_at, updated_at
-        FROM cw_new ORDER BY source, source_code;
-
-        CREATE OR REPLACE TABLE {SCHEMA}.link_review_queue AS
-        SELECT n.source, n.source_code, r.name, r.address, r.postcode, r.city, r.phone, r.siret,
-            n.account_id AS current_account_id, n.match_method,
-            n.best_candidate_id AS candidate_account_id,
-            n.best_candidate_probability AS candidate_probability,
-            c.name AS candidate_name, c.address AS candidate_address,
-            c.postcode AS candidate_postcode, c.city AS candidate_city,
-            n.runner_up_id AS runner_up_account_id, n.runner_up_probability,
-            CASE
-                WHEN n.keys_disagree THEN 'keys point to different accounts'
-                WHEN n.account_id IS NULL AND n.best_candidate_probability >= {grey_hi}
-                    THEN 'two candidates too close to call'
-                ELSE 'probability in the grey band'
-            END AS reason,
-            r.line_count, r.amount
-        FROM cw_new n
-        JOIN cw_records r ON r.source = n.source AND r.source_code = n.source_code
-        LEFT JOIN cw_crm c ON c.record_id = n.best_candidate_id
-        -- a record a person already decided on is not queued again
-        WHERE n.override_action IS NULL AND (
-            n.keys_disagree
-            OR (n.account_id IS NULL AND n.best_candidate_probability >= {grey_lo})
-            OR (n.match_method = 'probabilistic' AND n.match_probability < {grey_hi}))
-        ORDER BY r.amount DESC NULLS LAST, n.source, n.source_code;
-
-        CREATE OR REPLACE TABLE {SCHEMA}.unmatched_records AS
-        SELECT n.source, n.source_code, r.name, r.address, r.postcode, r.city, r.phone, r.siret,
-            r.website, r.line_count, r.amount, r.last_sale_date,
-            n.best_candidate_id AS candidate_account_id,
-            n.best_candidate_probability AS candidate_probability,
-            n.match_rule = 'override_reject' AS is_rejected
-        FROM cw_new n
-        JOIN cw_records r ON r.source = n.source AND r.source_code = n.source_code
-        WHERE n.account_id IS NULL
-        ORDER BY n.source, n.source_code;
-
-        CREATE OR REPLACE TABLE {SCHEMA}.prospects AS
-        SELECT u.source, u.source_code, u.name, u.address, u.postcode, u.city, u.phone,
-            u.siret, u.line_count, u.amount AS sell_out_amount, u.last_sale_date,
-            m.name_norm AS name_normalized
-        FROM {SCHEMA}.unmatched_records u
-        JOIN m_right m ON m.record_id = u.source || '|' || u.source_code
-        WHERE u.source LIKE 'distributor:%'
-            AND m.name_norm IS NOT NULL AND length(m.name_norm) >= 3
-            AND m.name_norm NOT IN ({", ".join(f"'{p}'" for p in PLACEHOLDER_NAMES)})
-            AND m.postcode IS NOT NULL
-            AND coalesce(u.line_count, 0) >= {PROSPECT_MIN_LINES}
-            AND coalesce(u.amount, 0) > 0
-            AND coalesce(u.candidate_probability, 0) < {grey_lo}
-        ORDER BY u.amount DESC NULLS LAST;
-
-        CREATE OR REPLACE TABLE {SCHEMA}.crm_duplicate_candidates AS
-        SELECT DISTINCT least(best_candidate_id, runner_up_id) AS account_id,
-            greatest(best_candidate_id, runner_up_id) AS duplicate_account_id,
-            'both match ' || source || ' ' || source_code AS evidence
-        FROM cw_new WHERE reference_duplicate
-        QUALIFY row_number() OVER (PARTITION BY least(best_candidate_id, runner_up_id),
-            greatest(best_candidate_id, runner_up_id) ORDER BY source, source_code) = 1;
-    """,
-    )
-    summary = CrosswalkSummary()
-    summary.records = run(con, "SELECT count(*) FROM cw_new")[0][0]
-    summary.by_method = dict(run(con, "SELECT match_method, count(*) FROM cw_new GROUP BY 1"))
-    summary.linked = run(con, "SELECT count(account_id) FROM cw_new")[0][0]
-    summary.carried_over = run(con, "SELECT count(*) FROM cw_new WHERE is_carried_over")[0][0]
-    summary.overridden = run(con, "SELECT count(override_action) FROM cw_new")[0][0]
+    outputs = _output_queries(grey_lo, grey_hi, "u" if incremental else None)
+    run(con, "BEGIN TRANSACTION")
+    try:
+        if incremental:
+            # the rows of the records decided again out, theirs in; every other row is
+            # tonight's already but for the night's timestamp
+            for table in ("account_crosswalk", "link_review_queue", "unmatched_records",
+                          "prospects"):  # fmt: skip
+                run(con,
+                    f"DELETE FROM {SCHEMA}.{table} t USING cw_dirty d "
+                    "WHERE t.source = d.source AND t.source_code = d.source_code")  # fmt: skip
+                if table == "account_crosswalk":
+                    run(con, f"UPDATE {SCHEMA}.account_crosswalk SET updated_at = {run_at_sql}")
+                run(con, f"INSERT INTO {SCHEMA}.{table} BY NAME {outputs[table]}")
+            run(con,
+                f"CREATE OR REPLACE TABLE {SCHEMA}.crm_duplicate_candidates AS "
+                + outputs["crm_duplicate_candidates"])  # fmt: skip
+            run(con,
+                f"DELETE FROM {SCHEMA}.crosswalk_records "
+                "WHERE record_id IN (SELECT record_id FROM cw_dirty)")  # fmt: skip
+            run(con,
+                f"INSERT INTO {SCHEMA}.crosswalk_records SELECT * FROM cw_records "
+                "WHERE record_id IN (SELECT record_id FROM cw_dirty)")  # fmt: skip
+        else:
+            for table, query in outputs.items():
+                run(con, f"CREATE OR REPLACE TABLE {SCHEMA}.{table} AS {query}")
+            run(con,
+                f"CREATE OR REPLACE TABLE {SCHEMA}.crosswalk_records AS SELECT * FROM cw_records")  # fmt: skip
+        run(con,
+            f"CREATE OR REPLACE TABLE {SCHEMA}.crosswalk_overrides AS "
+            f"SELECT {', '.join(OVERRIDE_COLUMNS)} FROM cw_override")  # fmt: skip
+        run(con,
+            f"CREATE OR REPLACE TABLE {SCHEMA}.crosswalk_state AS SELECT ?::VARCHAR AS "
+            "fingerprint, ?::VARCHAR AS engine_night_id, ?::TIMESTAMP AS updated_at, "
+            "?::BOOLEAN AS last_incremental",
+            [fingerprint, engine_run.night_id, run_at, incremental])  # fmt: skip
+        run(con, "COMMIT")
+    except Exception:
+        run(con, "ROLLBACK")
+        raise
+    summary = CrosswalkSummary(incremental=incremental)
+    summary.decided = run(con, "SELECT count(*) FROM cw_new")[0][0]
+    cw = f"{SCHEMA}.account_crosswalk"
+    summary.records = run(con, f"SELECT count(*) FROM {cw}")[0][0]
+    summary.by_method = dict(run(con, f"SELECT match_method, count(*) FROM {cw} GROUP BY 1"))
+    summary.linked = run(con, f"SELECT count(account_id) FROM {cw}")[0][0]
+    summary.carried_over = run(con, f"SELECT count(*) FROM {cw} WHERE is_carried_over")[0][0]
+    # the records an override is about (cw_override: one row per record)
+    summary.overridden = run(con,
+        "SELECT count(*) FROM cw_override o JOIN cw_records r "
+        "ON r.source = o.source AND r.source_code = o.source_code "
+        "JOIN m_right n ON n.record_id = r.record_id")[0][0]  # fmt: skip
     summary.review = run(con, f"SELECT count(*) FROM {SCHEMA}.link_review_queue")[0][0]
     summary.unmatched = run(con, f"SELECT count(*) FROM {SCHEMA}.unmatched_records")[0][0]
     summary.prospects = run(con, f"SELECT count(*) FROM {SCHEMA}.prospects")[0][0]

@@ -88,20 +88,32 @@ def _prepare(con, left: str, right: str, legal_id_pattern: str = "[0-9]{14}") ->
     run(con, f"CREATE OR REPLACE TEMP TABLE m_right AS {normalized_sql('_m_right_std')}")
 
 
-def _deterministic(con) -> None:
-    """Keys that identify one left record (siret, phone, website within a department).
-    A key shared by several left records is ambiguous and not used."""
+def key_rows(table: str) -> str:
+    """(key_type, key_value, record_id) of a table's records, one row per key they have."""
     parts = []
     for key in KEY_ORDER:
         scope = "|| '|' || coalesce(department, '')" if key == "website" else ""
         parts.append(
             f"SELECT '{key}' AS key_type, {key} {scope} AS key_value, record_id "
-            f"FROM m_left WHERE {key} IS NOT NULL"
+            f"FROM {table} WHERE {key} IS NOT NULL"
         )
+    return " UNION ALL ".join(parts)
+
+
+def _deterministic(con, right: str = "m_right", suffix: str = "") -> None:
+    """Keys that identify one left record (siret, phone, website within a department).
+    A key shared by several left records is ambiguous and not used.
+    m_left_keys{suffix}, m_key_links{suffix} for the records of `right`; with a suffix,
+    m_left_keys only for the key values those records have (the same entries)."""
+    restrict = (
+        f" SEMI JOIN (SELECT DISTINCT key_type, key_value FROM ({key_rows(right)})) w "
+        "ON w.key_type = k.key_type AND w.key_value = k.key_value"
+        if suffix else ""
+    )  # fmt: skip
     run(
         con,
-        "CREATE OR REPLACE TEMP TABLE m_left_keys AS SELECT key_type, key_value, "
-        "min(record_id) AS left_id FROM (" + " UNION ALL ".join(parts) + ") "
+        f"CREATE OR REPLACE TEMP TABLE m_left_keys{suffix} AS SELECT key_type, key_value, "
+        f"min(record_id) AS left_id FROM ({key_rows('m_left')}) k{restrict} "
         "GROUP BY ALL HAVING count(DISTINCT record_id) = 1",
     )
     hits = []
@@ -109,13 +121,13 @@ def _deterministic(con) -> None:
         scope = "|| '|' || coalesce(r.department, '')" if key == "website" else ""
         hits.append(
             f"SELECT r.record_id, k.left_id, '{key}' AS key_type, {rank} AS rank "
-            f"FROM m_right r JOIN m_left_keys k ON k.key_type = '{key}' "
+            f"FROM {right} r JOIN m_left_keys{suffix} k ON k.key_type = '{key}' "
             f"AND k.key_value = r.{key} {scope}"
         )
     # first key in KEY_ORDER wins; keys that disagree are flagged
     run(
         con,
-        "CREATE OR REPLACE TEMP TABLE m_key_links AS SELECT record_id, "
+        f"CREATE OR REPLACE TEMP TABLE m_key_links{suffix} AS SELECT record_id, "
         "arg_min(left_id, rank) AS left_id, arg_min(key_type, rank) AS key_type, "
         "count(DISTINCT left_id) > 1 AS keys_disagree, "
         "string_agg(DISTINCT key_type, ',' ORDER BY key_type) AS keys_agreeing "
@@ -286,13 +298,14 @@ BLOCKING_RULES = [
 ]
 
 
-def _open_tables(con) -> tuple[int, int]:
+def _open_tables(con, view: bool = False) -> tuple[int, int]:
     """The Splink inputs: every left record and every right record (key-linked ones too:
     their evidence; the key wins later)."""
-    run(
-        con,
-        "CREATE OR REPLACE TEMP TABLE m_right_open AS SELECT *, record_id AS unique_id FROM m_right",
-    )
+    # view: the right side is the large one, and a night that predicts only the changed
+    # records reads it a few times (a training reads it many times: a table)
+    drop_temp(con, "m_right_open")
+    run(con, f"CREATE TEMP {'VIEW' if view else 'TABLE'} m_right_open AS "
+             "SELECT *, record_id AS unique_id FROM m_right")  # fmt: skip
     run(
         con,
         "CREATE OR REPLACE TEMP TABLE m_left_all AS SELECT * EXCLUDE (tie_break), record_id AS unique_id FROM m_left",
@@ -304,7 +317,8 @@ def _open_tables(con) -> tuple[int, int]:
 
 
 def _empty_pairs(con, table: str = "m_pairs") -> None:
-    run(con, f"CREATE OR REPLACE TEMP TABLE {table} ({PAIR_COLUMNS})")
+    drop_temp(con, table)
+    run(con, f"CREATE TEMP TABLE {table} ({PAIR_COLUMNS})")
 
 
 def _train(con, settings: MatchSettings, n_left: int):
@@ -398,16 +412,27 @@ def _probabilistic(con, settings: MatchSettings) -> tuple[dict, int] | None:
     return model, _predict_into(con, linker, "m_pairs")
 
 
-def _match_result(con, settings: MatchSettings) -> None:
-    """match_result from m_pairs, m_key_links, m_left and m_right."""
+def drop_temp(con, name: str) -> None:
+    """Drop the temporary table or view `name`, whichever it is."""
+    for kind, catalog in (("TABLE", "duckdb_tables"), ("VIEW", "duckdb_views")):
+        if run(con, f"SELECT 1 FROM {catalog}() WHERE temporary AND {kind.lower()}_name = ?",
+               [name]):  # fmt: skip
+            run(con, f"DROP {kind} temp.main.{name}")
+
+
+def _match_result(con, settings: MatchSettings, pairs: str = "m_pairs", right: str = "m_right",
+                  key_links: str = "m_key_links", out: str = "match_result") -> None:  # fmt: skip
+    """match_result (one row per record of `right`) from `pairs`, `key_links`, m_left and
+    `right`: a record's row reads only its own pairs and key links."""
     link = settings.link_threshold
+    drop_temp(con, out)
     run(
         con,
-        f"""CREATE OR REPLACE TEMP TABLE match_result AS
+        f"""CREATE TEMP TABLE {out} AS
         WITH ranked AS (
             SELECT right_id, left_id, match_weight, match_probability, evidence,
                 row_number() OVER (PARTITION BY right_id ORDER BY match_weight DESC, left_id) AS rk
-            FROM m_pairs
+            FROM {pairs}
         ),
         best AS (
             SELECT b.right_id, b.left_id, b.match_weight, b.match_probability, b.evidence,
@@ -463,8 +488,8 @@ def _match_result(con, settings: MatchSettings) -> None:
             b.runner_up_id,
             b.runner_up_probability,
             coalesce(b.runner_up_is_duplicate, false) AS reference_duplicate
-        FROM m_right r
-        LEFT JOIN m_key_links k ON k.record_id = r.record_id
+        FROM {right} r
+        LEFT JOIN {key_links} k ON k.record_id = r.record_id
         LEFT JOIN decided b ON b.right_id = r.record_id""",
     )
 

@@ -14,7 +14,7 @@ predicts only what changed:
   engine_left_records       record_id and fingerprint (hash of the normalized columns the
   engine_right_records      comparisons and blocking read) of every record predicted
   engine_term_frequencies   the name frequencies the model weighs exact names with
-  engine_left_normalized    every record's normalized form and a hash of its raw columns:
+  engine_left_normalized    every record's normalized form and its raw columns (a struct):
   engine_right_normalized   only records whose raw columns changed are normalized again
 
 Next night, when the state fingerprint is unchanged:
@@ -35,8 +35,10 @@ no saved state, the state fingerprint differs (settings, code or library changed
 than MatchSettings.max_changed_share of either side is new, changed or removed, or it is
 asked for (retrain=True, RTM_LINKING_RETRAIN=1).
 
-Deterministic keys and the ranking into match_result run every night as in `engine.match`,
-on every record (set-based SQL, a few seconds at 200k accounts).
+The ranking into match_result (deterministic keys, best candidate, runner-up) is saved too
+(engine_match_result, with engine_left_ties: the left records' tie_break): a night that is
+not full ranks again only the right records whose row can change (see _dirty_results) and
+keeps the others' rows; a full night ranks every record as `engine.match` does.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -62,6 +65,8 @@ from orchestration.linking.engine import (
     _predict_into,
     _probabilistic,
     _saved_linker,
+    drop_temp,
+    key_rows,
     run,
     standard_columns,
 )
@@ -75,7 +80,7 @@ STATE_CODE = ["engine.py", "normalize.py", "incremental.py"]
 STATE_NEUTRAL_SETTINGS = {"max_changed_share"}
 STATE_TABLES = ["engine_state", "engine_pairs", "engine_left_records", "engine_right_records",
                 "engine_term_frequencies", "engine_left_normalized",
-                "engine_right_normalized"]  # fmt: skip
+                "engine_right_normalized", "engine_left_ties", "engine_match_result"]  # fmt: skip
 # the standard columns a record's normalized form depends on (tie_break is not normalized)
 RAW_COLUMNS = ["name", "address", "postcode", "city", "phone", "siret", "website", "latitude",
                "longitude"]  # fmt: skip
@@ -97,7 +102,12 @@ class EngineRun:
     right_normalized: int = 0
     pairs_predicted: int = 0  # by Splink tonight
     pairs_kept: int = 0  # from the saved state
+    results_recomputed: int = 0  # match_result rows ranked again tonight (the others: kept)
     seconds: float = 0.0
+    # engine_state.night_id of the state this night started from (None: none usable) and
+    # of the state it saved: the crosswalk keeps its own state in step with the engine's
+    previous_night_id: str | None = None
+    night_id: str | None = None
 
 
 def _code_digest() -> str:
@@ -126,37 +136,38 @@ def _prepare_cached(con, left: str, right: str, settings: MatchSettings, schema:
     records whose raw columns changed since the saved state when `reuse`: the regular
     expressions of normalization are the largest cost of a night left once Splink only
     sees the changes (19 of 30 s at 200k accounts). m_{side}_norm keeps tonight's normalized
-    records with their raw hash, for _save_normalized."""
+    records with their raw columns (`raw`, one struct: the cache compares them as they are,
+    no hash), for _save_normalized. m_{side}_fresh: the records normalized tonight."""
     install_macros(con, settings.legal_id_pattern)
     for side, table in (("left", left), ("right", right)):
         run(con, f"CREATE OR REPLACE TEMP TABLE _m_{side}_std AS {standard_columns(con, table)}")
-        packed = ", ".join(f"{c} := {c}" for c in RAW_COLUMNS)
-        run(con,
-            f"CREATE OR REPLACE TEMP TABLE _m_{side}_raw AS SELECT record_id, "
-            f"md5(to_json(struct_pack({packed}))) AS raw_hash FROM _m_{side}_std")  # fmt: skip
+        raw = "struct_pack({}) AS raw".format(", ".join(f"{c} := s.{c}" for c in RAW_COLUMNS))
         if reuse:
             run(con,
                 f"CREATE OR REPLACE TEMP TABLE m_{side}_norm AS SELECT c.* "
-                f"FROM {schema}.engine_{side}_normalized c "
-                f"JOIN _m_{side}_raw r ON r.record_id = c.record_id AND r.raw_hash = c.raw_hash")  # fmt: skip
-            fresh = (f"(SELECT * FROM _m_{side}_std WHERE record_id NOT IN "
-                     f"(SELECT record_id FROM m_{side}_norm))")  # fmt: skip
+                f"FROM {schema}.engine_{side}_normalized c JOIN _m_{side}_std s "
+                f"ON s.record_id = c.record_id "
+                f"AND c.raw IS NOT DISTINCT FROM {raw.removesuffix(' AS raw')}")  # fmt: skip
         else:
-            run(con, f"CREATE OR REPLACE TEMP TABLE m_{side}_norm AS SELECT NULL::VARCHAR "
-                     f"AS raw_hash, * FROM ({normalized_sql(f'_m_{side}_std')}) WHERE false")  # fmt: skip
-            fresh = f"_m_{side}_std"
-        cached = run(con, f"SELECT count(*) FROM m_{side}_norm")[0][0]
+            run(con,
+                f"CREATE OR REPLACE TEMP TABLE m_{side}_norm AS SELECT {raw}, n.* "
+                f"FROM ({normalized_sql(f'_m_{side}_std')}) n JOIN _m_{side}_std s "
+                "USING (record_id) WHERE false")  # fmt: skip
+        # the records normalized tonight: new, or raw columns changed
+        run(con, f"CREATE OR REPLACE TEMP TABLE m_{side}_fresh AS SELECT record_id FROM "
+                 f"_m_{side}_std WHERE record_id NOT IN (SELECT record_id FROM m_{side}_norm)")  # fmt: skip
+        fresh = (f"(SELECT * FROM _m_{side}_std WHERE record_id IN "
+                 f"(SELECT record_id FROM m_{side}_fresh))")  # fmt: skip
         run(con,
-            f"INSERT INTO m_{side}_norm BY NAME SELECT r.raw_hash, n.* "
-            f"FROM ({normalized_sql(fresh)}) n JOIN _m_{side}_raw r USING (record_id)")  # fmt: skip
-        normalized = run(con, f"SELECT count(*) FROM m_{side}_norm")[0][0] - cached
-        setattr(result, f"{side}_normalized", normalized)
+            f"INSERT INTO m_{side}_norm BY NAME SELECT {raw}, n.* "
+            f"FROM ({normalized_sql(fresh)}) n JOIN _m_{side}_std s USING (record_id)")  # fmt: skip
+        setattr(result, f"{side}_normalized",
+                run(con, f"SELECT count(*) FROM m_{side}_fresh")[0][0])  # fmt: skip
     run(con,
-        "CREATE OR REPLACE TEMP TABLE m_left AS SELECT n.* EXCLUDE (raw_hash), s.tie_break "
+        "CREATE OR REPLACE TEMP TABLE m_left AS SELECT n.* EXCLUDE (raw), s.tie_break "
         "FROM m_left_norm n JOIN _m_left_std s USING (record_id)")  # fmt: skip
-    run(
-        con, "CREATE OR REPLACE TEMP TABLE m_right AS SELECT * EXCLUDE (raw_hash) FROM m_right_norm"
-    )
+    drop_temp(con, "m_right")
+    run(con, "CREATE TEMP VIEW m_right AS SELECT * EXCLUDE (raw) FROM m_right_norm")
 
 
 def _save_normalized(con, schema: str, side: str) -> None:
@@ -165,20 +176,35 @@ def _save_normalized(con, schema: str, side: str) -> None:
         f"SELECT * FROM m_{side}_norm")  # fmt: skip
 
 
-def _fingerprints(con) -> None:
+def _fingerprints(con, schema: str | None = None) -> None:
     """m_left_fp, m_right_fp: record_id and a hash of every normalized column Splink reads
-    (the inputs minus the ids), so that any change a comparison could see is seen."""
+    (the inputs minus the ids), so that any change a comparison could see is seen.
+    With the saved state's schema: a record served from the normalized cache (same raw
+    columns, so the same normalized ones) keeps its saved fingerprint; only the others are
+    hashed (the cache and engine_*_records are saved together, for the same records)."""
     for side, table in (("left", "m_left_all"), ("right", "m_right_open")):
         cols = [r[0] for r in run(con, f"DESCRIBE {table}")
                 if r[0] not in {"record_id", "unique_id"}]  # fmt: skip
         packed = ", ".join(f'"{c}" := "{c}"' for c in cols)
+        hashed = (
+            f"SELECT record_id, md5(to_json(struct_pack({packed}))) AS fingerprint FROM {table}"
+        )
+        if schema is None:
+            run(con, f"CREATE OR REPLACE TEMP TABLE m_{side}_fp AS {hashed}")
+            continue
         run(con,
-            f"CREATE OR REPLACE TEMP TABLE m_{side}_fp AS SELECT record_id, "
-            f"md5(to_json(struct_pack({packed}))) AS fingerprint FROM {table}")  # fmt: skip
+            f"CREATE OR REPLACE TEMP TABLE m_{side}_fp AS SELECT s.record_id, s.fingerprint "
+            f"FROM {schema}.engine_{side}_records s WHERE s.record_id IN "
+            f"(SELECT record_id FROM m_{side}_norm) AND s.record_id NOT IN "
+            f"(SELECT record_id FROM m_{side}_fresh)")  # fmt: skip
+        run(con,
+            f"INSERT INTO m_{side}_fp {hashed} "
+            f"WHERE record_id NOT IN (SELECT record_id FROM m_{side}_fp)")  # fmt: skip
 
 
-def _saved_state(con, schema: str) -> tuple[str, dict] | None:
-    """(state fingerprint, model) of the saved state, None when there is none complete."""
+def _saved_state(con, schema: str) -> tuple[str, dict, str] | None:
+    """(state fingerprint, model, night id) of the saved state, None when there is none
+    complete."""
     catalog = run(con, "SELECT current_database()")[0][0]
     present = {
         r[0]
@@ -190,8 +216,10 @@ def _saved_state(con, schema: str) -> tuple[str, dict] | None:
     }
     if not set(STATE_TABLES) <= present:
         return None
-    row = run(con, f"SELECT state_fingerprint, model_json FROM {schema}.engine_state")
-    return (row[0][0], json.loads(row[0][1])) if row else None
+    if "night_id" not in {r[0] for r in run(con, f"DESCRIBE {schema}.engine_state")}:
+        return None
+    row = run(con, f"SELECT state_fingerprint, model_json, night_id FROM {schema}.engine_state")
+    return (row[0][0], json.loads(row[0][1]), row[0][2]) if row else None
 
 
 def _changes(con, schema: str, result: EngineRun) -> None:
@@ -227,11 +255,19 @@ def _save_full(con, schema: str, fingerprint: str, model: dict, result: EngineRu
         _save_normalized(con, schema, "left")
         _save_normalized(con, schema, "right")
         run(con,
+            f"CREATE OR REPLACE TABLE {schema}.engine_left_ties AS "
+            "SELECT record_id, tie_break FROM _m_left_std")  # fmt: skip
+        run(
+            con,
+            f"CREATE OR REPLACE TABLE {schema}.engine_match_result AS SELECT * FROM match_result",
+        )
+        run(con,
             f"CREATE OR REPLACE TABLE {schema}.engine_state AS SELECT ?::VARCHAR AS "
             "state_fingerprint, ?::VARCHAR AS model_json, current_timestamp::TIMESTAMP AS "
             "trained_at, current_timestamp::TIMESTAMP AS updated_at, ?::VARCHAR AS last_mode, "
-            "?::JSON AS last_run",
-            [fingerprint, json.dumps(model), result.mode, json.dumps(asdict(result))])  # fmt: skip
+            "?::JSON AS last_run, ?::VARCHAR AS night_id",
+            [fingerprint, json.dumps(model), result.mode, json.dumps(asdict(result)),
+             result.night_id])  # fmt: skip
         run(con, "COMMIT")
     except Exception:
         run(con, "ROLLBACK")
@@ -239,28 +275,48 @@ def _save_full(con, schema: str, fingerprint: str, model: dict, result: EngineRu
 
 
 def _save_incremental(con, schema: str, result: EngineRun) -> None:
-    """Bring the saved state to tonight: pairs of stale records out, tonight's in; the
-    model, its frequencies and its training date stay."""
+    """Bring the saved state to tonight: pairs of stale records out, tonight's in, the
+    match_result rows ranked again replace theirs; the model, its frequencies and its
+    training date stay."""
     run(con, "BEGIN TRANSACTION")
     try:
+        # every saved pair is between saved records: those not unchanged are m_*_gone
         run(con,
-            f"DELETE FROM {schema}.engine_pairs WHERE left_id NOT IN "
-            "(SELECT record_id FROM m_left_same) OR right_id NOT IN "
-            "(SELECT record_id FROM m_right_same)")  # fmt: skip
+            f"DELETE FROM {schema}.engine_pairs WHERE left_id IN "
+            "(SELECT record_id FROM m_left_gone) OR right_id IN "
+            "(SELECT record_id FROM m_right_gone)")  # fmt: skip
         run(con, f"INSERT INTO {schema}.engine_pairs SELECT * FROM m_pairs_new")
+        run(con,
+            f"DELETE FROM {schema}.engine_match_result WHERE record_id IN "
+            "(SELECT record_id FROM m_dirty) OR record_id IN (SELECT record_id FROM m_right_gone)")  # fmt: skip
+        run(con, f"INSERT INTO {schema}.engine_match_result SELECT * FROM m_result_dirty")
+        run(con,
+            f"DELETE FROM {schema}.engine_left_ties WHERE record_id IN "
+            "(SELECT record_id FROM m_left_ties_changed UNION SELECT record_id FROM m_left_gone)")  # fmt: skip
+        run(con,
+            f"INSERT INTO {schema}.engine_left_ties SELECT record_id, tie_break FROM _m_left_std "
+            "WHERE record_id IN (SELECT record_id FROM m_left_ties_changed)")  # fmt: skip
+        # the records and their normalized forms: the rows of the records that changed or
+        # left replaced (the others are tonight's already)
         for side in ("left", "right"):
-            if getattr(result, f"{side}_changed") or getattr(result, f"{side}_removed"):
-                run(con,
-                    f"CREATE OR REPLACE TABLE {schema}.engine_{side}_records AS "
-                    f"SELECT * FROM m_{side}_fp")  # fmt: skip
+            run(con,
+                f"DELETE FROM {schema}.engine_{side}_records WHERE record_id IN "
+                f"(SELECT record_id FROM m_{side}_gone)")  # fmt: skip
+            run(con,
+                f"INSERT INTO {schema}.engine_{side}_records SELECT * FROM m_{side}_fp "
+                f"WHERE record_id NOT IN (SELECT record_id FROM m_{side}_same)")  # fmt: skip
             # raw changes that normalize to the same record change no pair, but the cache
-            # keys on the raw hash
-            if getattr(result, f"{side}_normalized") or getattr(result, f"{side}_removed"):
-                _save_normalized(con, schema, side)
+            # keys on the raw columns
+            run(con,
+                f"DELETE FROM {schema}.engine_{side}_normalized WHERE record_id IN "
+                f"(SELECT record_id FROM m_{side}_fresh UNION SELECT record_id FROM m_{side}_gone)")  # fmt: skip
+            run(con,
+                f"INSERT INTO {schema}.engine_{side}_normalized SELECT * FROM m_{side}_norm "
+                f"WHERE record_id IN (SELECT record_id FROM m_{side}_fresh)")  # fmt: skip
         run(con,
             f"UPDATE {schema}.engine_state SET updated_at = current_timestamp::TIMESTAMP, "
-            "last_mode = ?, last_run = ?::JSON",
-            [result.mode, json.dumps(asdict(result))])  # fmt: skip
+            "last_mode = ?, last_run = ?::JSON, night_id = ?",
+            [result.mode, json.dumps(asdict(result)), result.night_id])  # fmt: skip
         run(con, "COMMIT")
     except Exception:
         run(con, "ROLLBACK")
@@ -300,26 +356,100 @@ def _predict_changed(con, model: dict, result: EngineRun) -> None:
             result.pairs_predicted += _predict_into(con, linker, "m_pairs_new")
 
 
+def _dirty_results(con, schema: str, settings: MatchSettings, result: EngineRun) -> None:
+    """m_dirty: the right records whose match_result row can differ from the saved one,
+    and m_result_dirty: their rows, ranked again (every other row is the saved one).
+
+    A record's row reads its normalized record (keys), its pairs, the key entries of its
+    key values (m_left_keys: which left records have that value) and the left records of
+    its best two pairs (address, postcode, name core, tie_break). So it can change when:
+      - the record is new or changed (m_right_delta);
+      - one of its pairs leaves or arrives: a saved pair with a left record changed or
+        removed, a pair predicted tonight (m_pairs_new: changed left records);
+      - a left record of its pairs changed (covered above) or only its tie_break did
+        (tie_break is no Splink input: compared with engine_left_ties);
+      - a left record that has or had one of its key values is new, changed or removed.
+    Must run before _save_incremental (reads the saved pairs and normalized records)."""
+    run(con,
+        "CREATE OR REPLACE TEMP TABLE m_left_gone AS SELECT record_id FROM "
+        f"{schema}.engine_left_records WHERE record_id NOT IN (SELECT record_id FROM m_left_same)")  # fmt: skip
+    run(con,
+        "CREATE OR REPLACE TEMP TABLE m_right_gone AS SELECT record_id FROM "
+        f"{schema}.engine_right_records WHERE record_id NOT IN "
+        "(SELECT record_id FROM m_right_same)")  # fmt: skip
+    run(con,
+        "CREATE OR REPLACE TEMP TABLE m_left_ties_changed AS SELECT t.record_id "
+        f"FROM _m_left_std t LEFT JOIN {schema}.engine_left_ties s USING (record_id) "
+        "WHERE s.record_id IS NULL OR s.tie_break IS DISTINCT FROM t.tie_break")  # fmt: skip
+    run(con,
+        "CREATE OR REPLACE TEMP TABLE m_left_dirty AS SELECT record_id FROM m_left_gone "
+        "UNION SELECT record_id FROM m_left_delta UNION SELECT record_id FROM m_left_ties_changed")  # fmt: skip
+    # key values a dirty left record had (saved normalized form) or has (tonight's)
+    run(con,
+        "CREATE OR REPLACE TEMP TABLE m_left_dirty_keys AS SELECT DISTINCT key_type, key_value "
+        "FROM (" + key_rows(f"(SELECT * FROM {schema}.engine_left_normalized WHERE record_id IN "
+                            "(SELECT record_id FROM m_left_dirty))")
+        + " UNION ALL "
+        + key_rows("(SELECT * FROM m_left WHERE record_id IN (SELECT record_id FROM m_left_dirty))")
+        + ")")  # fmt: skip
+    run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE m_dirty AS
+        SELECT record_id FROM (
+            SELECT record_id FROM m_right_delta
+            UNION SELECT right_id FROM {schema}.engine_pairs
+                WHERE left_id IN (SELECT record_id FROM m_left_dirty)
+            UNION SELECT right_id FROM m_pairs_new
+            UNION SELECT k.record_id FROM ({key_rows("m_right")}) k
+                SEMI JOIN m_left_dirty_keys d
+                ON d.key_type = k.key_type AND d.key_value = k.key_value
+        ) WHERE record_id IN (SELECT record_id FROM m_right)""",
+    )
+    run(con,
+        "CREATE OR REPLACE TEMP TABLE m_right_dirty AS SELECT * FROM m_right "
+        "WHERE record_id IN (SELECT record_id FROM m_dirty)")  # fmt: skip
+    # tonight's pairs of those records: the saved ones between unchanged records, and
+    # tonight's predictions (every pair of m_pairs_new has a dirty right record)
+    run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE m_pairs_dirty AS
+        SELECT p.* FROM {schema}.engine_pairs p
+        WHERE p.right_id IN (SELECT record_id FROM m_dirty)
+            AND p.right_id NOT IN (SELECT record_id FROM m_right_gone)
+            AND p.left_id NOT IN (SELECT record_id FROM m_left_gone)
+        UNION ALL SELECT * FROM m_pairs_new""",
+    )
+    _deterministic(con, "m_right_dirty", "_dirty")
+    _match_result(con, settings, "m_pairs_dirty", "m_right_dirty", "m_key_links_dirty",
+                  "m_result_dirty")  # fmt: skip
+    result.results_recomputed = run(con, "SELECT count(*) FROM m_result_dirty")[0][0]
+
+
 def _probabilistic_with_state(
     con,
     settings: MatchSettings,
     schema: str,
     retrain: bool,
     fingerprint: str,
-    saved: tuple[str, dict] | None,
+    saved: tuple[str, dict, str] | None,
     result: EngineRun,
 ) -> EngineRun:
-    """m_pairs for tonight, from the saved state when it can serve; saves the new state."""
+    """m_pairs and match_result for tonight, from the saved state when it can serve;
+    saves the new state."""
     started = time.perf_counter()
     _drop_splink_leftovers(con)
-    result.left_records, result.right_records = _open_tables(con)
+    result.left_records, result.right_records = _open_tables(con, view=True)
     if not result.left_records or not result.right_records:
         # nothing to train on: no pairs, and no state a later night could build on
+        _deterministic(con)
         _empty_pairs(con)
+        _match_result(con, settings)
         _drop_state(con, schema)
         result.reason = "a side is empty"
+        result.previous_night_id = None
         return result
-    _fingerprints(con)
+    reusable = not retrain and saved is not None and saved[0] == fingerprint
+    _fingerprints(con, schema if reusable else None)
     reason = None
     if retrain:
         reason = "retrain asked for"
@@ -335,16 +465,21 @@ def _probabilistic_with_state(
             if share > settings.max_changed_share:
                 reason = (f"{share:.0%} of the {side} records new, changed or removed "
                           f"(> {settings.max_changed_share:.0%})")  # fmt: skip
+    result.night_id = str(uuid.uuid4())
     if reason is not None:
         result = EngineRun(
             mode="full", reason=reason, left_records=result.left_records,
             right_records=result.right_records, left_changed=result.left_records,
             right_changed=result.right_records, left_normalized=result.left_normalized,
-            right_normalized=result.right_normalized,
+            right_normalized=result.right_normalized, night_id=result.night_id,
         )  # fmt: skip
+        _deterministic(con)
         model, result.pairs_predicted = _probabilistic(con, settings)
+        _match_result(con, settings)
+        result.results_recomputed = result.right_records
         _save_full(con, schema, fingerprint, model, result)
     else:
+        result.previous_night_id = saved[2]
         run(con,
             f"CREATE OR REPLACE TEMP TABLE _m_saved_tf AS "
             f"SELECT * FROM {schema}.engine_term_frequencies")  # fmt: skip
@@ -354,27 +489,29 @@ def _probabilistic_with_state(
         else:
             result.mode = "cached"
             _empty_pairs(con, "m_pairs_new")
-        run(con,
-            "CREATE OR REPLACE TEMP TABLE m_pairs AS "
-            f"SELECT p.* FROM {schema}.engine_pairs p "
-            "WHERE p.left_id IN (SELECT record_id FROM m_left_same) "
-            "AND p.right_id IN (SELECT record_id FROM m_right_same) "
-            "UNION ALL SELECT * FROM m_pairs_new")  # fmt: skip
-        result.pairs_kept = run(con, "SELECT count(*) FROM m_pairs")[0][0] - result.pairs_predicted
+        _dirty_results(con, schema, settings, result)
         result.reason = (
             f"saved model, {result.right_changed} new or changed right records, "
             f"{result.left_changed} left ones" if result.mode == "incremental"
             else "no record new or changed"
         )  # fmt: skip
         _save_incremental(con, schema, result)
+        # tonight's pairs and match_result are the saved ones now
+        for name, table in (("m_pairs", "engine_pairs"), ("match_result", "engine_match_result")):
+            drop_temp(con, name)
+            run(con, f"CREATE TEMP VIEW {name} AS SELECT * FROM {schema}.{table}")
+        result.pairs_kept = (
+            run(con, f"SELECT count(*) FROM {schema}.engine_pairs")[0][0] - result.pairs_predicted
+        )
     result.seconds = round(time.perf_counter() - started, 3)
     log.info(
         "linking engine %s (%s): left %d (changed %d, removed %d, normalized %d), right %d "
-        "(changed %d, removed %d, normalized %d), pairs predicted %d, kept %d, %.1f s",
+        "(changed %d, removed %d, normalized %d), pairs predicted %d, kept %d, results "
+        "ranked %d, %.1f s",
         result.mode, result.reason, result.left_records, result.left_changed,
         result.left_removed, result.left_normalized, result.right_records,
         result.right_changed, result.right_removed, result.right_normalized,
-        result.pairs_predicted, result.pairs_kept, result.seconds,
+        result.pairs_predicted, result.pairs_kept, result.results_recomputed, result.seconds,
     )  # fmt: skip
     return result
 
@@ -387,8 +524,11 @@ def match_incremental(
     state_schema: str = "linking",
     retrain: bool = False,
 ) -> EngineRun:
-    """Link `right` records to `left` records like `engine.match` (result in table
-    match_result), reusing and then updating the state saved in `state_schema`."""
+    """Link `right` records to `left` records like `engine.match` (result in table or view
+    match_result), reusing and then updating the state saved in `state_schema`. On a
+    night that is not full, temp tables m_dirty (right records whose match_result row was
+    ranked again), m_left_fresh and m_left_gone (left records whose raw columns changed,
+    new ones, removed ones) say what moved."""
     settings = settings or MatchSettings()
     retrain = retrain or os.environ.get("RTM_LINKING_RETRAIN") == "1"
     fingerprint = state_fingerprint(settings)
@@ -397,9 +537,6 @@ def match_incremental(
     # a retraining is asked for as a clean rebuild: nothing of the cache is reused
     reuse = saved is not None and saved[0] == fingerprint and not retrain
     _prepare_cached(con, left, right, settings, state_schema, reuse, result)
-    _deterministic(con)
-    result = _probabilistic_with_state(
+    return _probabilistic_with_state(
         con, settings, state_schema, retrain, fingerprint, saved, result
     )
-    _match_result(con, settings)
-    return result
