@@ -56,21 +56,42 @@ def _stage_environment(warehouse: Path, accounts: int) -> dict[str, str]:
 
 
 @contextmanager
-def _sample_online_api(warehouse: Path, environment: dict[str, str]):
-    """Serve the sample company's online API for all of a size's nights, from this process:
-    it stands for the outside world a night pulls from, so loading it (its JSON records:
-    15 s of the 1M incremental night's ingestion) is not part of any night. The stages find
-    it listening and do not start their own."""
-    from orchestration.cli import sample_online_api
+def _sample_online_api(warehouse: Path, accounts: int, environment: dict[str, str]):
+    """Serve the sample company's online API for all of a size's nights, from a process of
+    its own: it stands for the outside world a night pulls from, so loading it (its JSON
+    records: 15 s of the 1M incremental night's ingestion) is not part of any night, and
+    its memory is not inherited by the stages this process starts (a child's peak RSS
+    counts its parent's at fork). The stages find it listening and do not start their own."""
+    import socket
+
     from orchestration.config import Settings
 
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
+    server = None
     try:
-        settings = Settings.from_env()
-        with sample_online_api(settings):
-            yield
+        source = Settings.from_env().company.sources.get("online_presence")
+        if source is not None and source.api is not None:
+            # the key the server expects and the stages send (as sample_online_api sets it)
+            os.environ.setdefault(source.api.api_key_env, "sample-local-key")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.bench", "--stage", "serve_api", str(accounts),
+             "setup"],
+            env=os.environ.copy(),
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        port = int(environment["RTM_ONLINE_API_URL"].rsplit(":", 1)[1])
+        deadline = time.monotonic() + 600
+        while server.poll() is None and time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        yield
     finally:
+        if server is not None:
+            server.terminate()
+            server.wait()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -137,6 +158,15 @@ def _stage_body(stage: str, accounts: int, night: str) -> None:
         stages.validate_marts(settings, run_id)
     elif stage == "publish":
         stages.publish_marts(settings, run_id)
+    elif stage == "serve_api":
+        import threading
+
+        from orchestration.cli import sample_online_api
+
+        # a sample without online data serves nothing (the bench stops waiting for it)
+        with sample_online_api(settings) as served:
+            if served is not None:
+                threading.Event().wait()
     elif stage == "bare":
         bare_sql(settings, Path(os.environ["DBT_TARGET_PATH"]))
 
@@ -271,7 +301,7 @@ def bench_size(accounts: int) -> dict:
     result["held_back_files"] = hold_back_last_day(warehouse / "landing", held)
     print(f"  held back for the incremental night: {', '.join(result['held_back_files'])}")
     environment = _stage_environment(warehouse, accounts)
-    with _sample_online_api(warehouse, environment):
+    with _sample_online_api(warehouse, accounts, environment):
         for night in ("full", "bare", "incremental"):
             if night == "incremental":
                 deliver(held, warehouse / "landing")
