@@ -59,15 +59,22 @@
     the catalog, not dbt's relation cache: a parent built earlier in this run recorded it
     behind the cache's back. -#}
 {% macro recorded_input_fingerprint(record) -%}
-    {%- set exists_query -%}
-        select count(*) from information_schema.tables
-        where
-            table_schema = '{{ record.schema }}' and table_name = '{{ record.identifier }}'
-            {%- if record.database %} and table_catalog = '{{ record.database }}'{% endif %}
-    {%- endset %}
-    {%- if run_query(exists_query).rows[0][0] == 0 %}{{ return(none) }}{% endif %}
+    {%- if not catalog_has_relation(record) %}{{ return(none) }}{% endif %}
     {%- set rows = run_query('select input_fingerprint from ' ~ record).rows %}
     {{- return(rows[0][0] if rows else none) -}}
+{%- endmacro %}
+
+
+{#- Whether the table exists, asked of the catalog rather than dbt's relation cache, which
+    does not know the tables that hooks and this materialization create during a run. -#}
+{% macro catalog_has_relation(relation) -%}
+    {%- set query -%}
+        select count(*) from information_schema.tables
+        where
+            table_schema = '{{ relation.schema }}' and table_name = '{{ relation.identifier }}'
+            {%- if relation.database %} and table_catalog = '{{ relation.database }}'{% endif %}
+    {%- endset %}
+    {{- return(run_query(query).rows[0][0] > 0) -}}
 {%- endmacro %}
 
 
