@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.linking.engine import MatchSettings, run
+from orchestration.linking.engine import MatchSettings, run, tables_in_schema
 from orchestration.linking.incremental import match_incremental
 from orchestration.linking.sources import CRM_ACCOUNTS, SOURCES, distributor_customers
 
@@ -155,16 +155,7 @@ def _incremental_possible(con, fingerprint: str, engine_run) -> bool:
     right after the engine's previous night, with the same code and settings."""
     if engine_run.mode == "full" or engine_run.previous_night_id is None:
         return False
-    present = {
-        r[0]
-        for r in run(
-            con,
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? "
-            "AND database_name = current_database()",
-            [SCHEMA],
-        )  # fmt: skip
-    }
-    if not set(OUTPUT_TABLES + STATE_TABLES) <= present:
+    if not set(OUTPUT_TABLES + STATE_TABLES) <= tables_in_schema(con, SCHEMA):
         return False
     # the records to link have the columns they had (compared row for row)
     if run(con, "DESCRIBE cw_records") != run(con, f"DESCRIBE {SCHEMA}.crosswalk_records"):

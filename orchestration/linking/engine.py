@@ -63,6 +63,20 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list:
     return con.execute(sql, params).fetchall() if params else con.execute(sql).fetchall()
 
 
+def tables_in_schema(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
+    """Names of the tables of `schema` in the connection's own database (not of a schema
+    of the same name in an attached one)."""
+    return {
+        r[0]
+        for r in run(
+            con,
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? "
+            "AND database_name = current_database()",
+            [schema],
+        )
+    }
+
+
 def standard_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """SELECT of the standard record columns from a table that has some of them."""
     present = {r[0] for r in run(con, f"DESCRIBE {table}")}

@@ -205,16 +205,7 @@ def _fingerprints(con, schema: str | None = None) -> None:
 def _saved_state(con, schema: str) -> tuple[str, dict, str] | None:
     """(state fingerprint, model, night id) of the saved state, None when there is none
     complete."""
-    catalog = run(con, "SELECT current_database()")[0][0]
-    present = {
-        r[0]
-        for r in run(
-            con,
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND database_name = ?",
-            [schema, catalog],
-        )
-    }
-    if not set(STATE_TABLES) <= present:
+    if not set(STATE_TABLES) <= engine.tables_in_schema(con, schema):
         return None
     if "night_id" not in {r[0] for r in run(con, f"DESCRIBE {schema}.engine_state")}:
         return None

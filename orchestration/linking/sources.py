@@ -162,7 +162,7 @@ def distributor_customers(con, staging_schema: str, state_schema: str) -> str:
 
     Without the file columns in the view (a frozen copy, an older staging), the per-file
     rows of every line are rolled up in one query (same rules, nothing kept)."""
-    from orchestration.linking.engine import run
+    from orchestration.linking.engine import run, tables_in_schema
 
     view = f"{staging_schema}.stg_distributors__sell_out_lines"
     columns = {r[0] for r in run(con, f"DESCRIBE {view}")}
@@ -182,16 +182,7 @@ def distributor_customers(con, staging_schema: str, state_schema: str) -> str:
     ).hexdigest()
     s = state_schema
     run(con, f"CREATE SCHEMA IF NOT EXISTS {s}")
-    present = {
-        r[0]
-        for r in run(
-            con,
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? "
-            "AND database_name = current_database()",
-            [s],
-        )
-    }
-    valid = set(DISTRIBUTOR_STATE_TABLES) <= present and run(
+    valid = set(DISTRIBUTOR_STATE_TABLES) <= tables_in_schema(con, s) and run(
         con, f"SELECT count(*) FROM {s}.source_distributor_state WHERE fingerprint = ?",
         [fingerprint],
     )[0][0] == 1  # fmt: skip
