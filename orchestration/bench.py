@@ -18,7 +18,9 @@ stands for the outside world, is served by the bench itself for all of a size's 
 its start-up is not part of any night. Stages call the same functions the
 Dagster assets call. The dbt stage is also split into its parts (dbt itself, account
 linking, territory solving). Sizes: 20k and 200k accounts; BENCH_FULL=1 adds 1M.
-BENCH_SIZES overrides (comma-separated account counts). The generated company is kept in
+BENCH_SIZES overrides (comma-separated account counts); BENCH_NIGHTS restricts the nights
+run (comma-separated among full, bare, incremental; e.g. `full` to leave a warehouse to
+profile an incremental night on). The generated company is kept in
 warehouse/bench_<accounts>_sample and reused (BENCH_REGENERATE=1 generates it again;
 BENCH_GENERATE_ONLY=1 only generates). Results: warehouse/bench_results_<sizes>.json
 and a Markdown table in warehouse/bench_results_<sizes>.md (docs/benchmarks.md quotes them).
@@ -302,7 +304,7 @@ def bench_size(accounts: int) -> dict:
     print(f"  held back for the incremental night: {', '.join(result['held_back_files'])}")
     environment = _stage_environment(warehouse, accounts)
     with _sample_online_api(warehouse, accounts, environment):
-        for night in ("full", "bare", "incremental"):
+        for night in _nights():
             if night == "incremental":
                 deliver(held, warehouse / "landing")
             ok = True
@@ -319,6 +321,15 @@ def bench_size(accounts: int) -> dict:
     result["load_after"] = os.getloadavg()
     _print_summary(result)
     return result
+
+
+def _nights() -> list[str]:
+    nights = ("full", "bare", "incremental")
+    chosen = os.environ.get("BENCH_NIGHTS", ",".join(nights)).split(",")
+    unknown = sorted(set(chosen) - set(nights))
+    if unknown:
+        raise SystemExit(f"BENCH_NIGHTS: unknown night(s) {unknown}, expected among {nights}")
+    return [night for night in nights if night in chosen]
 
 
 def _night_total(result: dict, night: str) -> tuple[float, float]:
