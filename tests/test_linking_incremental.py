@@ -215,6 +215,9 @@ def test_removed_records_leave_the_pairs(con):
 
 OUTPUTS = ["account_crosswalk", "link_review_queue", "unmatched_records", "prospects",
            "crm_duplicate_candidates"]  # fmt: skip
+# compared with the full rebuild: the outputs, the records the crosswalk saw (what the next
+# night compares with) and the engine's ranking
+COMPARED = OUTPUTS + ["crosswalk_records", "engine_match_result"]
 LINE_COLUMNS = (
     "distributor_id VARCHAR, distributor_account_code VARCHAR, customer_name VARCHAR, "
     "customer_address VARCHAR, customer_postcode VARCHAR, customer_city VARCHAR, "
@@ -274,15 +277,18 @@ def _warehouse(db) -> duckdb.DuckDBPyConnection:
     return con
 
 
-OVERRIDES_1 = [  # R3: not A3; R4: forced to A50; R12: not A12
+OVERRIDES_1 = [  # R3: not A3; R4: forced to A50; R12: not A12; R13: not A99 (the engine's
+    # link to A13 stands, made by the engine with an override line)
     {"source": "distributor:D01", "source_code": "R3", "account_id": "A3", "action": "reject"},
     {"source": "distributor:D01", "source_code": "R4", "account_id": "A50", "action": "force"},
     {"source": "distributor:D01", "source_code": "R12", "account_id": "A12", "action": "reject"},
+    {"source": "distributor:D01", "source_code": "R13", "account_id": "A99", "action": "reject"},
 ]
 OVERRIDES_2 = [  # R3's line removed, R11 rejects its account, R12's reason edited
     OVERRIDES_1[1],
     {"source": "distributor:D01", "source_code": "R11", "account_id": None, "action": "reject"},
     OVERRIDES_1[2] | {"reason": "closed"},
+    OVERRIDES_1[3],
 ]
 
 
@@ -292,22 +298,30 @@ def _overrides(rows):
     return [{c: r.get(c) for c in OVERRIDE_COLUMNS} for r in rows]
 
 
+# a line of file f2 for code ?, line number ?, at the outlet of CRM account ?; `name` is
+# replaced by the spelling (a column of the CRM)
+NEW_LINE = ("INSERT INTO staging.stg_distributors__sell_out_lines SELECT 'D01', ?, name, "
+            "address, postcode, city, phone, siret, DATE '2026-02-01', 5.5, 'f2', ?, "
+            "TIMESTAMP '2026-02-02 01:00:00' FROM staging.stg_crm__accounts "
+            "WHERE account_id = ?")  # fmt: skip
+
+
 def _night_2(con) -> None:
     """A new file and CRM edits, several of which change other records' decisions."""
     crm, lines = "staging.stg_crm__accounts", "staging.stg_distributors__sell_out_lines"
-    new_line = (f"INSERT INTO {lines} SELECT 'D01', ?, name, address, postcode, city, phone, "
-                "siret, DATE '2026-02-01', 5.5, 'f2', ?, TIMESTAMP '2026-02-02 01:00:00' "
-                f"FROM {crm} WHERE account_id = ?")  # fmt: skip
-    # a new code (A200's spelling), R7 renamed to A300's outlet, R165 (a stranger, a prospect)
-    # buys again: its line count and amount only
+    # a new code (A200's spelling), R7 renamed to A300's outlet; R165 (a stranger, a
+    # prospect) and R8 (linked by the full night) buy again: their line count and amount
+    # only, the same evidence
     con.execute(
-        new_line.replace("name, address", "upper(account_name), address"), ["R999", 1, "A200"]
+        NEW_LINE.replace("name, address", "upper(account_name), address"), ["R999", 1, "A200"]
     )
-    con.execute(new_line.replace("name, address", "account_name, address"), ["R7", 2, "A300"])
+    con.execute(NEW_LINE.replace("name, address", "account_name, address"), ["R7", 2, "A300"])
     con.execute(
-        f"INSERT INTO {lines} SELECT * REPLACE ('f2' AS file_hash, 3 AS source_line, "
+        f"INSERT INTO {lines} SELECT * REPLACE ('f2' AS file_hash, CASE "
+        "distributor_account_code WHEN 'R165' THEN 3 ELSE 4 END AS source_line, "
         "DATE '2026-02-01' AS sale_date, TIMESTAMP '2026-02-02 01:00:00' AS loaded_at) "
-        f"FROM {lines} WHERE distributor_account_code = 'R165' AND sale_date = DATE '2026-01-02'"
+        f"FROM {lines} WHERE distributor_account_code IN ('R165', 'R8') "
+        "AND sale_date = DATE '2026-01-02'"
     )
     # A398 changes phone: the key becomes A399's alone, and R160 links on it
     con.execute(f"UPDATE {crm} SET phone = '0478999999' WHERE account_id = 'A398'")
@@ -336,7 +350,8 @@ def _night_2(con) -> None:
 
 
 def _night_4(con) -> None:
-    """File f2 withdrawn (its lines gone): R999 leaves, R7 and R165 are back to f1's lines."""
+    """File f2 withdrawn (its lines gone): R999 leaves, R7, R8 and R165 are back to f1's
+    lines."""
     con.execute("DELETE FROM staging.stg_distributors__sell_out_lines WHERE file_hash = 'f2'")
 
 
@@ -353,7 +368,7 @@ def _full_rebuild(db, overrides, run_at):
     summary = build_crosswalk_in(con, "staging", overrides, MatchSettings(max_changed_share=1.0),
                                  run_at=run_at)  # fmt: skip
     assert summary.engine_mode == "incremental" and not summary.incremental
-    tables = {t: _rows(con, f"linking.{t}") for t in OUTPUTS + ["engine_match_result"]}
+    tables = {t: _rows(con, f"linking.{t}") for t in COMPARED}
     con.close()
     return tables
 
@@ -376,6 +391,7 @@ def test_incremental_crosswalk_is_a_full_rebuild(tmp_path):
     )
     assert links["R160"] is None and links["R161"] is None and links["R162"] is None
     assert links["R9"] == "A9" and links["R4"] == "A50" and links["R3"] != "A3"
+    assert links["R13"] == "A13"
     assert con.execute(
         "SELECT candidate_account_id FROM linking.link_review_queue WHERE source_code = 'R32'"
     ).fetchall() == [("A32",)]
@@ -402,13 +418,33 @@ def test_incremental_crosswalk_is_a_full_rebuild(tmp_path):
         con = duckdb.connect(str(db))
         summary = build_crosswalk_in(con, "staging", _overrides(overrides), run_at=run_at)
         assert summary.incremental and summary.decided < summary.records, night
-        for table in OUTPUTS + ["engine_match_result"]:
+        for table in COMPARED:
             assert _rows(con, f"linking.{table}") == full[table], (night, table)
         links = dict(
             con.execute("SELECT source_code, account_id FROM linking.account_crosswalk").fetchall()
         )
+        # decided: the dirty records still there (a removed one is only deleted)
+        dirty = {r[0] for r in con.execute("SELECT source_code FROM cw_dirty").fetchall()}
+        decided = {r[0] for r in con.execute("SELECT source_code FROM cw_new").fetchall()}
+        flagged = {r[0] for r in con.execute("SELECT source_code FROM cw_flag_only").fetchall()}
+        assert decided <= dirty and not dirty & flagged, night
+        assert (summary.decided, summary.flag_only) == (len(decided), len(flagged)), night
+        # R4's link is an override's ('manual'): never carried over, always decided again;
+        # no record with an override line is only flagged (R13 on night 2: the engine's
+        # link of the full night, its line unchanged)
+        assert "R4" in dirty, night
+        overridden = {r[0] for r in con.execute("SELECT source_code FROM cw_override").fetchall()}
+        assert not flagged & overridden, night
         if night == 2:
             assert summary.engine_mode == "incremental"
+            # the night after a full night: the full night's links that nothing touched
+            # are only flagged carried over; those that something touched tonight (R7
+            # renamed, R20's account moved, R9's account removed, R140's inactive) are
+            # decided again
+            assert "R1" in flagged and links["R1"] == "A1"
+            assert {"R7", "R8", "R20", "R9", "R140", "R13"} <= dirty
+            assert links["R13"] == "A13" and links["R8"] == "A8"
+            assert summary.flag_only > summary.decided
             # decisions that moved because another record changed
             assert links["R160"] == "A399"  # A398 left the shared phone: the key is A399's
             assert links["R161"] == "A5"  # A5 got the siret
@@ -420,11 +456,60 @@ def test_incremental_crosswalk_is_a_full_rebuild(tmp_path):
             ).fetchall() == [(3,)]
         if night == 3:
             assert summary.engine_mode == "cached"
+            # links the engine made on night 2, nothing touched since: flagged only
+            assert {"R7", "R999", "R160", "R162"} <= flagged
             assert summary.carried_over == summary.by_method.get("key", 0) + summary.by_method.get(
                 "probabilistic", 0
             )
         if night == 4:
             assert "R999" not in links
+    con.close()
+
+
+def test_night_after_a_full_night_decides_only_the_changed_records(tmp_path):
+    """The full night's links become links carried over the next night: only flagged,
+    not decided again, unless something about them changed (R7, linked by the full night,
+    renamed tonight) or they are new (R999). Same tables as the full rebuild."""
+    import shutil
+
+    db, copy = tmp_path / "work.duckdb", tmp_path / "full.duckdb"
+    con = _warehouse(db)
+    first = build_crosswalk_in(con, "staging", [], run_at="2026-11-01 02:00:00")
+    assert first.engine_mode == "full" and not first.incremental
+    linked = {
+        r[0]
+        for r in con.execute(
+            "SELECT source_code FROM linking.account_crosswalk WHERE account_id IS NOT NULL"
+        ).fetchall()
+    }
+    assert "R7" in linked and len(linked) == first.linked > COPIES - 5
+    con.execute(
+        NEW_LINE.replace("name, address", "upper(account_name), address"), ["R999", 1, "A200"]
+    )
+    con.execute(NEW_LINE.replace("name, address", "account_name, address"), ["R7", 2, "A300"])
+    con.close()
+    shutil.copy(db, copy)
+    run_at = "2026-11-02 02:00:00"
+    full = _full_rebuild(copy, [], run_at)
+    con = duckdb.connect(str(db))
+    summary = build_crosswalk_in(con, "staging", [], run_at=run_at)
+    assert summary.incremental and summary.engine_mode == "incremental"
+    for table in COMPARED:
+        assert _rows(con, f"linking.{table}") == full[table], table
+    dirty = {r[0] for r in con.execute("SELECT source_code FROM cw_dirty").fetchall()}
+    assert dirty == {"R7", "R999"} and summary.decided == 2
+    assert summary.flag_only == len(linked) - 1
+    carried = {
+        r[0]
+        for r in con.execute(
+            "SELECT source_code FROM linking.account_crosswalk WHERE is_carried_over"
+        ).fetchall()
+    }
+    assert carried == linked - {"R7"} and summary.carried_over == len(carried)
+    links = dict(
+        con.execute("SELECT source_code, account_id FROM linking.account_crosswalk").fetchall()
+    )
+    assert (links["R7"], links["R999"]) == ("A300", "A200")
     con.close()
 
 

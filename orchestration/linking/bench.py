@@ -13,9 +13,10 @@
    1%) of the records to link became new or changed through one new delivered file (half
    new customer codes, half renamed customers: the engine predicts their pairs only),
    night 3 with nothing changed (the engine's cache), night 4 as night 2 with another file
-   (the steady state: night 2 re-decides every link night 1 made, which becomes a link
-   carried over; night 4 only those of night 2). `python -m orchestration.linking.bench --nights <rtm.duckdb> <scratch>
-   [share]` runs them on one database.
+   (the steady state). A link made last night becomes a link carried over: night 2 only
+   flags those of night 1 that nothing touched (`links flagged carried over`), decides
+   again the others. `python -m orchestration.linking.bench --nights <rtm.duckdb>
+   <scratch> [share]` runs them on one database.
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ def _nights(source: Path, scratch: Path, share: float) -> None:
               f"{s.records:,} (changed {s.records_changed:,}), accounts changed "
               f"{s.accounts_changed:,}, pairs predicted {s.pairs_predicted:,}, linked "
               f"{s.linked:,}, kept from last night {s.carried_over:,}, crosswalk "
-              f"{'incremental' if s.incremental else 'full'} ({s.decided:,} records decided)",
+              f"{'incremental' if s.incremental else 'full'} ({s.decided:,} records decided, "
+              f"{s.flag_only:,} links flagged carried over)",
               flush=True)  # fmt: skip
     con.close()
     scratch.unlink(missing_ok=True)
