@@ -45,20 +45,26 @@
 {%- endmacro %}
 
 
-{#- Days of a month as a set that adds up across sources: day_of_month_bit(date) is the
-    date's bit (bit 0 = the 1st) as a bigint, combined with the bit_or aggregate and the |
-    operator; day_count(mask) counts the days in such a set. So days with a purchase can be
-    summed per source and the union counted without going back to the lines. -#}
+{#- Sets of small integers as bigint bit sets: bit_at(position) is the set holding only
+    position (0 to 62) as a bigint, combined with the bit_or aggregate and the | operator and
+    intersected with &. Days of a month add up across sources this way
+    (day_of_month_bit(date): bit 0 = the 1st; day_count(mask) counts the days in a set), so
+    days with a purchase can be summed per source and the union counted without going back
+    to the lines. -#}
+{% macro bit_at(position_expression) -%}
+    {{ return(adapter.dispatch('bit_at', 'account_rtm')(position_expression)) }}
+{%- endmacro %}
+
+{% macro default__bit_at(position_expression) -%}
+    shiftleft(cast(1 as bigint), cast({{ position_expression }} as int))
+{%- endmacro %}
+
+{% macro duckdb__bit_at(position_expression) -%}
+    (cast(1 as bigint) << cast({{ position_expression }} as int))
+{%- endmacro %}
+
 {% macro day_of_month_bit(date_expression) -%}
-    {{ return(adapter.dispatch('day_of_month_bit', 'account_rtm')(date_expression)) }}
-{%- endmacro %}
-
-{% macro default__day_of_month_bit(date_expression) -%}
-    shiftleft(cast(1 as bigint), cast(extract(day from {{ date_expression }}) as int) - 1)
-{%- endmacro %}
-
-{% macro duckdb__day_of_month_bit(date_expression) -%}
-    (cast(1 as bigint) << (cast(extract(day from {{ date_expression }}) as int) - 1))
+    {{ bit_at('extract(day from ' ~ date_expression ~ ') - 1') }}
 {%- endmacro %}
 
 {% macro day_count(mask_expression) -%}
