@@ -281,12 +281,18 @@ def _save_incremental(con, schema: str, result: EngineRun) -> None:
             f"DELETE FROM {schema}.engine_match_result WHERE record_id IN "
             "(SELECT record_id FROM m_dirty) OR record_id IN (SELECT record_id FROM m_right_gone)")  # fmt: skip
         run(con, f"INSERT INTO {schema}.engine_match_result SELECT * FROM m_result_dirty")
+        # the rows of the records whose tie changed, and of those changed or removed
+        # (m_left_gone): a changed account is still there, and its row must be too, or
+        # next night would see its tie as new and rank its right records again for nothing
+        run(con,
+            "CREATE OR REPLACE TEMP TABLE m_left_ties_out AS SELECT record_id FROM "
+            "m_left_ties_changed UNION SELECT record_id FROM m_left_gone")  # fmt: skip
         run(con,
             f"DELETE FROM {schema}.engine_left_ties WHERE record_id IN "
-            "(SELECT record_id FROM m_left_ties_changed UNION SELECT record_id FROM m_left_gone)")  # fmt: skip
+            "(SELECT record_id FROM m_left_ties_out)")  # fmt: skip
         run(con,
             f"INSERT INTO {schema}.engine_left_ties SELECT record_id, tie_break FROM _m_left_std "
-            "WHERE record_id IN (SELECT record_id FROM m_left_ties_changed)")  # fmt: skip
+            "WHERE record_id IN (SELECT record_id FROM m_left_ties_out)")  # fmt: skip
         # the records and their normalized forms: the rows of the records that changed or
         # left replaced (the others are tonight's already)
         for side in ("left", "right"):
