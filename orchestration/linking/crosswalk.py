@@ -202,26 +202,25 @@ def _dirty_records(con) -> None:
     ACTIVITY_COLUMNS alone changed (a customer that bought again): no decision reads them,
     so their rows are kept and those columns updated in place (_write_activity)."""
     overrides = ", ".join(OVERRIDE_COLUMNS)
-    # the columns of a record, compared as two structs (a join on record_id: EXCEPT ALL
-    # over the rows costs several times more): the activity columns apart; a record_id on
-    # several rows is always decided again (a join cannot see its rows multiply)
-    columns = [c for c, *_ in run(con, "DESCRIBE cw_records")]
-    row = "struct_pack({})".format(
-        ", ".join(f'"{c}" := "{c}"' for c in columns if c not in ACTIVITY_COLUMNS)
+    # the columns of a record, compared one by one (a join on record_id: EXCEPT ALL over
+    # the rows costs several times more; structs of the columns, 10% more), the activity
+    # columns apart; a record_id on several rows is always decided again (a join cannot
+    # see its rows multiply)
+    columns = [c for c, *_ in run(con, "DESCRIBE cw_records") if c != "record_id"]
+
+    def differ(names: list[str]) -> str:
+        return " OR ".join(f'a."{c}" IS DISTINCT FROM b."{c}"' for c in names) or "false"
+
+    # a record on one side only counts as changed
+    decide = "a.record_id IS NULL OR b.record_id IS NULL OR " + differ(
+        [c for c in columns if c not in ACTIVITY_COLUMNS]
     )
-    activity = "struct_pack({})".format(
-        ", ".join(f'"{c}" := "{c}"' for c in columns if c in ACTIVITY_COLUMNS)
-    )
-    # a record on one side only: v is null on the other, so it counts as changed
     run(
         con,
         f"""CREATE OR REPLACE TEMP TABLE cw_changed AS
-        SELECT coalesce(a.record_id, b.record_id) AS record_id,
-            a.v IS DISTINCT FROM b.v AS decide
-        FROM (SELECT record_id, {row} AS v, {activity} AS w FROM cw_records) a
-        FULL JOIN (SELECT record_id, {row} AS v, {activity} AS w
-            FROM {SCHEMA}.crosswalk_records) b ON b.record_id = a.record_id
-        WHERE a.v IS DISTINCT FROM b.v OR a.w IS DISTINCT FROM b.w""",
+        SELECT coalesce(a.record_id, b.record_id) AS record_id, {decide} AS decide
+        FROM cw_records a FULL JOIN {SCHEMA}.crosswalk_records b ON b.record_id = a.record_id
+        WHERE {decide} OR {differ([c for c in columns if c in ACTIVITY_COLUMNS])}""",
     )
     run(
         con,
@@ -291,26 +290,32 @@ def _flag_only_records(con) -> None:
       - previous account in cw_crm: keep_previous (such a record is in cw_dirty_ids too);
       - no override line tonight: an override outranks keep_previous and keeps the row
         out of the review queue (an unchanged line means none last night either);
-      - tonight's fingerprint from m_right equals the saved one: keep_previous (implied
-        by unchanged inputs through the engine's normalized cache: checked, not assumed);
-      - the record in match_result: cw_new joins it (a record without its row has none);
       - record_id not in cw_dirty_ids (dirty for any other reason: inputs, its
         match_result row ranked again, its override line, its candidate), which also
-        keeps a record_id on several rows out.
+        keeps a record_id on several rows out, and a record present on one night only;
+      - tonight's fingerprint equals the saved one: keep_previous. The row was decided
+        last night (is_carried_over false), its fingerprint hashed from last night's
+        m_right; a record not normalized tonight (not in m_right_fresh) has in m_right
+        the engine's cached normalized row, which is last night's (the cache is saved
+        with the night that read it, and a crosswalk night is incremental only right
+        after that engine night). So no hash is computed: md5 over every link's
+        normalized row was most of this statement (1.7 s at 1M, 3x this form at 20k);
+      - the record in match_result: cw_new joins it. Implied: a record in cw_records
+        tonight and not dirty was there last night too, and match_result has a row for
+        every record of m_right, tonight's cw_records normalized.
     Runs after cw_dirty_ids holds every other reason."""
     run(
         con,
         f"""CREATE OR REPLACE TEMP TABLE cw_flag_only AS
-        SELECT DISTINCT p.source, p.source_code
-        FROM {SCHEMA}.account_crosswalk p
-        JOIN m_right n ON n.record_id = p.source || '|' || p.source_code
+        SELECT p.source, p.source_code
+        FROM (SELECT *, source || '|' || source_code AS record_id
+            FROM {SCHEMA}.account_crosswalk) p
         WHERE p.account_id IS NOT NULL AND NOT p.is_carried_over
             AND p.match_method IN ('key', 'probabilistic')
             AND p.first_linked_at IS NOT NULL
             AND p.account_id IN (SELECT record_id FROM cw_crm)
-            AND p.fingerprint = {FINGERPRINT_SQL}
-            AND n.record_id IN (SELECT record_id FROM match_result)
-            AND NOT EXISTS (SELECT 1 FROM cw_dirty_ids d WHERE d.record_id = n.record_id)
+            AND p.record_id NOT IN (SELECT record_id FROM m_right_fresh)
+            AND NOT EXISTS (SELECT 1 FROM cw_dirty_ids d WHERE d.record_id = p.record_id)
             AND NOT EXISTS (SELECT 1 FROM cw_override o
                 WHERE o.source = p.source AND o.source_code = p.source_code)""",
     )
