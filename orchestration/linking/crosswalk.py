@@ -279,7 +279,9 @@ def _flag_only_records(con) -> None:
     coalesce, updated_at tonight's (set on every row anyway). The record's rows in the
     review queue (unmatched and prospects: none, it is linked) read those same values, its
     unchanged inputs and match_result row and its candidate's unchanged CRM row: they are
-    last night's. Its crosswalk_records row is unchanged by definition.
+    last night's. Its crosswalk_records row is unchanged by definition. (A record whose
+    activity columns alone changed can be flagged too: cw_activity, its review queue and
+    crosswalk_records rows get tonight's values in place.)
 
     Each clause, and why:
       - account_id not null, is_carried_over false: the only rows it is about (a row
