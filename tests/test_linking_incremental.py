@@ -310,17 +310,17 @@ def _night_2(con) -> None:
     """A new file and CRM edits, several of which change other records' decisions."""
     crm, lines = "staging.stg_crm__accounts", "staging.stg_distributors__sell_out_lines"
     # a new code (A200's spelling), R7 renamed to A300's outlet; R165 (a stranger, a
-    # prospect) and R8 (linked by the full night) buy again: their line count and amount
-    # only, the same evidence
+    # prospect), R8 (linked by the full night) and R32 (in the review queue) buy again:
+    # their line count, amount and last sale date only, the same evidence
     con.execute(
         NEW_LINE.replace("name, address", "upper(account_name), address"), ["R999", 1, "A200"]
     )
     con.execute(NEW_LINE.replace("name, address", "account_name, address"), ["R7", 2, "A300"])
     con.execute(
         f"INSERT INTO {lines} SELECT * REPLACE ('f2' AS file_hash, CASE "
-        "distributor_account_code WHEN 'R165' THEN 3 ELSE 4 END AS source_line, "
+        "distributor_account_code WHEN 'R165' THEN 3 WHEN 'R8' THEN 4 ELSE 5 END AS source_line, "
         "DATE '2026-02-01' AS sale_date, TIMESTAMP '2026-02-02 01:00:00' AS loaded_at) "
-        f"FROM {lines} WHERE distributor_account_code IN ('R165', 'R8') "
+        f"FROM {lines} WHERE distributor_account_code IN ('R165', 'R8', 'R32') "
         "AND sale_date = DATE '2026-01-02'"
     )
     # A398 changes phone: the key becomes A399's alone, and R160 links on it
@@ -427,6 +427,7 @@ def test_incremental_crosswalk_is_a_full_rebuild(tmp_path):
         dirty = {r[0] for r in con.execute("SELECT source_code FROM cw_dirty").fetchall()}
         decided = {r[0] for r in con.execute("SELECT source_code FROM cw_new").fetchall()}
         flagged = {r[0] for r in con.execute("SELECT source_code FROM cw_flag_only").fetchall()}
+        activity = {r[0] for r in con.execute("SELECT source_code FROM cw_activity").fetchall()}
         assert decided <= dirty and not dirty & flagged, night
         assert (summary.decided, summary.flag_only) == (len(decided), len(flagged)), night
         # R4's link is an override's ('manual'): never carried over, always decided again;
@@ -442,7 +443,11 @@ def test_incremental_crosswalk_is_a_full_rebuild(tmp_path):
             # renamed, R20's account moved, R9's account removed, R140's inactive) are
             # decided again
             assert "R1" in flagged and links["R1"] == "A1"
-            assert {"R7", "R8", "R20", "R9", "R140", "R13"} <= dirty
+            assert {"R7", "R20", "R9", "R140", "R13"} <= dirty
+            # bought again (activity columns only): not decided, their rows updated; R32
+            # too, but its candidate A32 was renamed: decided again
+            assert activity == {"R8", "R165"} and "R32" in dirty
+            assert "R8" in flagged and summary.activity_only == 2
             assert links["R13"] == "A13" and links["R8"] == "A8"
             assert summary.flag_only > summary.decided
             # decisions that moved because another record changed
@@ -456,6 +461,13 @@ def test_incremental_crosswalk_is_a_full_rebuild(tmp_path):
             ).fetchall() == [(3,)]
         if night == 3:
             assert summary.engine_mode == "cached"
+            # nothing changed since night 2: no match_result row ranked again, in particular
+            # not those of the records whose candidates' CRM accounts night 2 edited (R5 and
+            # R161: A5's siret, R20: A20's address; an edited account's tie row was once
+            # lost on the night of the edit, its tie then seen as new)
+            ranked = {r[0] for r in con.execute("SELECT record_id FROM m_dirty").fetchall()}
+            assert ranked == set(), ranked
+            assert dirty == {"R4"}, dirty
             # links the engine made on night 2, nothing touched since: flagged only
             assert {"R7", "R999", "R160", "R162"} <= flagged
             assert summary.carried_over == summary.by_method.get("key", 0) + summary.by_method.get(
@@ -463,13 +475,22 @@ def test_incremental_crosswalk_is_a_full_rebuild(tmp_path):
             )
         if night == 4:
             assert "R999" not in links
+            # f2 withdrawn: R8, R165 and R32 back to f1's lines (R32's review queue row
+            # updated in place), R7 to its old name
+            assert {"R8", "R165", "R32"} <= activity and "R7" in dirty
+        assert con.execute(
+            "SELECT line_count FROM linking.link_review_queue WHERE source_code = 'R32'"
+        ).fetchall() == [(3 if night in (2, 3) else 2,)], night
     con.close()
 
 
 def test_night_after_a_full_night_decides_only_the_changed_records(tmp_path):
     """The full night's links become links carried over the next night: only flagged,
     not decided again, unless something about them changed (R7, linked by the full night,
-    renamed tonight) or they are new (R999). Same tables as the full rebuild."""
+    renamed tonight) or they are new (R999). Records that only bought again (R8, linked;
+    R165, a prospect: a day's file touches many more codes than it renames or adds) are
+    not decided either, their line counts and amounts updated. Same tables as the full
+    rebuild."""
     import shutil
 
     db, copy = tmp_path / "work.duckdb", tmp_path / "full.duckdb"
@@ -487,6 +508,12 @@ def test_night_after_a_full_night_decides_only_the_changed_records(tmp_path):
         NEW_LINE.replace("name, address", "upper(account_name), address"), ["R999", 1, "A200"]
     )
     con.execute(NEW_LINE.replace("name, address", "account_name, address"), ["R7", 2, "A300"])
+    con.execute(
+        "INSERT INTO staging.stg_distributors__sell_out_lines SELECT * REPLACE ('f2' AS "
+        "file_hash, 10 + source_line AS source_line, DATE '2026-02-01' AS sale_date) "
+        "FROM staging.stg_distributors__sell_out_lines "
+        "WHERE distributor_account_code IN ('R8', 'R165') AND sale_date = DATE '2026-01-02'"
+    )
     con.close()
     shutil.copy(db, copy)
     run_at = "2026-11-02 02:00:00"
@@ -498,6 +525,11 @@ def test_night_after_a_full_night_decides_only_the_changed_records(tmp_path):
         assert _rows(con, f"linking.{table}") == full[table], table
     dirty = {r[0] for r in con.execute("SELECT source_code FROM cw_dirty").fetchall()}
     assert dirty == {"R7", "R999"} and summary.decided == 2
+    activity = {r[0] for r in con.execute("SELECT source_code FROM cw_activity").fetchall()}
+    assert activity == {"R8", "R165"} and summary.activity_only == 2
+    assert con.execute(
+        "SELECT line_count FROM linking.prospects WHERE source_code = 'R165'"
+    ).fetchall() == [(3,)]
     assert summary.flag_only == len(linked) - 1
     carried = {
         r[0]

@@ -142,7 +142,8 @@ def _nights(source: Path, scratch: Path, share: float) -> None:
               f"{s.accounts_changed:,}, pairs predicted {s.pairs_predicted:,}, linked "
               f"{s.linked:,}, kept from last night {s.carried_over:,}, crosswalk "
               f"{'incremental' if s.incremental else 'full'} ({s.decided:,} records decided, "
-              f"{s.flag_only:,} links flagged carried over)",
+              f"{s.flag_only:,} links flagged carried over, {s.activity_only:,} records whose "
+              f"line count, amount or last sale date alone changed)",
               flush=True)  # fmt: skip
     con.close()
     scratch.unlink(missing_ok=True)

@@ -74,6 +74,9 @@ class CrosswalkSummary:
     # links the engine made last night, carried over tonight without being decided again
     # (only is_carried_over set: deciding them again could change nothing else)
     flag_only: int = 0
+    # records whose line count, amount or last sale date alone changed (they bought
+    # again): not decided again, those columns updated in their rows
+    activity_only: int = 0
 
 
 def default_overrides_path(company_config_path: Path) -> Path:
@@ -125,6 +128,10 @@ def _load_overrides(con, rows: list[dict]) -> None:
         "(SELECT *, row_number() OVER () AS rn FROM cw_overrides)) WHERE k = 1")  # fmt: skip
 
 
+# the columns of a record to link that no decision reads: only the review queue, the
+# unmatched records and the prospects show them (a customer that buys again changes them
+# every night it appears in a file)
+ACTIVITY_COLUMNS = ["line_count", "amount", "last_sale_date"]
 # a record's evidence (its normalized record n, from m_right): a link stands while it holds
 FINGERPRINT_SQL = ("md5(concat_ws('|', n.name_norm, n.address_norm, n.postcode, n.city_norm, "
                    "n.phone, n.siret, n.website))")  # fmt: skip
@@ -175,8 +182,8 @@ def _dirty_records(con) -> None:
     tables can differ from last night's. A record's row reads its own inputs, its
     match_result row, its override line, its previous row and the CRM (does its previous
     account still exist; its candidate's name and address for the review queue). So:
-      - the record is new, removed, or any column of it changed (cw_records against the
-        saved copy: name and address, but also line count, amount, last sale date);
+      - the record is new, removed, or a column of it other than ACTIVITY_COLUMNS changed
+        (cw_records against the saved copy);
       - its match_result row was ranked again (the engine's m_dirty: its pairs, keys or
         candidates moved, including through other records: a new account that outranks,
         a key that became ambiguous);
@@ -189,22 +196,36 @@ def _dirty_records(con) -> None:
 
     cw_flag_only (source, source_code): links the engine made last night that tonight's
     decision would only flag as carried over (see _flag_only_records): their rows are
-    kept, is_carried_over set. Every other link made last night is decided again."""
+    kept, is_carried_over set. Every other link made last night is decided again.
+
+    cw_activity (record_id, source, source_code): records not in cw_dirty whose
+    ACTIVITY_COLUMNS alone changed (a customer that bought again): no decision reads them,
+    so their rows are kept and those columns updated in place (_write_activity)."""
     overrides = ", ".join(OVERRIDE_COLUMNS)
-    # every column of a record, compared as one struct (a join on record_id: EXCEPT ALL
-    # over the rows costs several times more); a record_id on several rows is always
-    # decided again (a join cannot see its rows multiply)
-    row = "struct_pack({})".format(
-        ", ".join(f'"{c}" := "{c}"' for c, *_ in run(con, "DESCRIBE cw_records"))
+    # the columns of a record, compared one by one (a join on record_id: EXCEPT ALL over
+    # the rows costs several times more; structs of the columns, 10% more), the activity
+    # columns apart; a record_id on several rows is always decided again (a join cannot
+    # see its rows multiply)
+    columns = [c for c, *_ in run(con, "DESCRIBE cw_records") if c != "record_id"]
+
+    def differ(names: list[str]) -> str:
+        return " OR ".join(f'a."{c}" IS DISTINCT FROM b."{c}"' for c in names) or "false"
+
+    # a record on one side only counts as changed
+    decide = "a.record_id IS NULL OR b.record_id IS NULL OR " + differ(
+        [c for c in columns if c not in ACTIVITY_COLUMNS]
+    )
+    run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE cw_changed AS
+        SELECT coalesce(a.record_id, b.record_id) AS record_id, {decide} AS decide
+        FROM cw_records a FULL JOIN {SCHEMA}.crosswalk_records b ON b.record_id = a.record_id
+        WHERE {decide} OR {differ([c for c in columns if c in ACTIVITY_COLUMNS])}""",
     )
     run(
         con,
         f"""CREATE OR REPLACE TEMP TABLE cw_dirty_ids AS
-        SELECT coalesce(a.record_id, b.record_id) AS record_id
-        FROM (SELECT record_id, {row} AS v FROM cw_records) a
-        FULL JOIN (SELECT record_id, {row} AS v FROM {SCHEMA}.crosswalk_records) b
-            ON b.record_id = a.record_id
-        WHERE a.v IS DISTINCT FROM b.v
+        SELECT record_id FROM cw_changed WHERE decide
         UNION SELECT record_id FROM cw_records GROUP BY record_id HAVING count(*) > 1
         UNION SELECT record_id FROM {SCHEMA}.crosswalk_records GROUP BY record_id
             HAVING count(*) > 1
@@ -237,6 +258,13 @@ def _dirty_records(con) -> None:
             UNION ALL SELECT record_id, source, source_code FROM {SCHEMA}.crosswalk_records)
         WHERE record_id IN (SELECT record_id FROM cw_dirty_ids)""",
     )
+    run(
+        con,
+        """CREATE OR REPLACE TEMP TABLE cw_activity AS
+        SELECT record_id, source, source_code FROM cw_records
+        WHERE record_id IN (SELECT record_id FROM cw_changed WHERE NOT decide)
+            AND record_id NOT IN (SELECT record_id FROM cw_dirty_ids)""",
+    )
 
 
 def _flag_only_records(con) -> None:
@@ -251,7 +279,9 @@ def _flag_only_records(con) -> None:
     coalesce, updated_at tonight's (set on every row anyway). The record's rows in the
     review queue (unmatched and prospects: none, it is linked) read those same values, its
     unchanged inputs and match_result row and its candidate's unchanged CRM row: they are
-    last night's. Its crosswalk_records row is unchanged by definition.
+    last night's. Its crosswalk_records row is unchanged by definition. (A record whose
+    activity columns alone changed can be flagged too: cw_activity, its review queue and
+    crosswalk_records rows get tonight's values in place.)
 
     Each clause, and why:
       - account_id not null, is_carried_over false: the only rows it is about (a row
@@ -262,39 +292,63 @@ def _flag_only_records(con) -> None:
       - previous account in cw_crm: keep_previous (such a record is in cw_dirty_ids too);
       - no override line tonight: an override outranks keep_previous and keeps the row
         out of the review queue (an unchanged line means none last night either);
-      - tonight's fingerprint from m_right equals the saved one: keep_previous (implied
-        by unchanged inputs through the engine's normalized cache: checked, not assumed);
-      - the record in match_result: cw_new joins it (a record without its row has none);
       - record_id not in cw_dirty_ids (dirty for any other reason: inputs, its
         match_result row ranked again, its override line, its candidate), which also
-        keeps a record_id on several rows out.
+        keeps a record_id on several rows out, and a record present on one night only;
+      - tonight's fingerprint equals the saved one: keep_previous. The row was decided
+        last night (is_carried_over false), its fingerprint hashed from last night's
+        m_right; a record not normalized tonight (not in m_right_fresh) has in m_right
+        the engine's cached normalized row, which is last night's (the cache is saved
+        with the night that read it, and a crosswalk night is incremental only right
+        after that engine night). So no hash is computed: md5 over every link's
+        normalized row was most of this statement (1.7 s at 1M, 3x this form at 20k);
+      - the record in match_result: cw_new joins it. Implied: a record in cw_records
+        tonight and not dirty was there last night too, and match_result has a row for
+        every record of m_right, tonight's cw_records normalized.
     Runs after cw_dirty_ids holds every other reason."""
     run(
         con,
         f"""CREATE OR REPLACE TEMP TABLE cw_flag_only AS
-        SELECT DISTINCT p.source, p.source_code
-        FROM {SCHEMA}.account_crosswalk p
-        JOIN m_right n ON n.record_id = p.source || '|' || p.source_code
+        SELECT p.source, p.source_code
+        FROM (SELECT *, source || '|' || source_code AS record_id
+            FROM {SCHEMA}.account_crosswalk) p
         WHERE p.account_id IS NOT NULL AND NOT p.is_carried_over
             AND p.match_method IN ('key', 'probabilistic')
             AND p.first_linked_at IS NOT NULL
             AND p.account_id IN (SELECT record_id FROM cw_crm)
-            AND p.fingerprint = {FINGERPRINT_SQL}
-            AND n.record_id IN (SELECT record_id FROM match_result)
-            AND NOT EXISTS (SELECT 1 FROM cw_dirty_ids d WHERE d.record_id = n.record_id)
+            AND p.record_id NOT IN (SELECT record_id FROM m_right_fresh)
+            AND NOT EXISTS (SELECT 1 FROM cw_dirty_ids d WHERE d.record_id = p.record_id)
             AND NOT EXISTS (SELECT 1 FROM cw_override o
                 WHERE o.source = p.source AND o.source_code = p.source_code)""",
     )
 
 
+def _write_activity(con) -> None:
+    """The activity columns of cw_activity's records in the rows that show them (the
+    review queue, the unmatched records: kept rows, tonight's values); their prospects
+    rows out, to be made again from the updated unmatched rows (a prospect needs lines
+    and an amount). Runs in the write transaction, before the prospects are inserted."""
+    match = "t.source = r.source AND t.source_code = r.source_code"
+    activity = "(SELECT r.* FROM cw_records r SEMI JOIN cw_activity a USING (record_id))"
+    run(con,
+        f"UPDATE {SCHEMA}.link_review_queue t SET line_count = r.line_count, "
+        f"amount = r.amount FROM {activity} r WHERE {match}")  # fmt: skip
+    run(con,
+        f"UPDATE {SCHEMA}.unmatched_records t SET line_count = r.line_count, "
+        f"amount = r.amount, last_sale_date = r.last_sale_date FROM {activity} r "
+        f"WHERE {match}")  # fmt: skip
+    run(con, f"DELETE FROM {SCHEMA}.prospects t USING cw_activity r WHERE {match}")
+
+
 def _output_queries(grey_lo: float, grey_hi: float, only_dirty: str | None) -> dict[str, str]:
     """The SELECT of each output table from cw_new (the records decided tonight);
     only_dirty: the alias under which the prospects query reads unmatched_records is
-    restricted to cw_dirty (an incremental night: unmatched_records holds every record's
-    row, tonight's rows of the dirty ones already in)."""
+    restricted to cw_dirty and cw_activity (an incremental night: unmatched_records holds
+    every record's row, tonight's rows of those records already in)."""
     prospects_filter = (
-        f"AND {only_dirty}.source || '|' || {only_dirty}.source_code "
-        "IN (SELECT record_id FROM cw_dirty)" if only_dirty else ""
+        f"AND {only_dirty}.source || '|' || {only_dirty}.source_code IN "
+        "(SELECT record_id FROM cw_dirty UNION ALL SELECT record_id FROM cw_activity)"
+        if only_dirty else ""
     )  # fmt: skip
     return {
         "account_crosswalk": """
@@ -532,13 +586,16 @@ def build_crosswalk_in(
     try:
         if incremental:
             # the rows of the records decided again out, theirs in; every other row is
-            # tonight's already but for the night's timestamp and, for cw_flag_only, the
-            # carried-over flag
+            # tonight's already but for the night's timestamp, for cw_flag_only the
+            # carried-over flag, for cw_activity the activity columns (and so whether the
+            # record is a prospect: its prospects row is made again)
             for table in ("account_crosswalk", "link_review_queue", "unmatched_records",
                           "prospects"):  # fmt: skip
                 run(con,
                     f"DELETE FROM {SCHEMA}.{table} t USING cw_dirty d "
                     "WHERE t.source = d.source AND t.source_code = d.source_code")  # fmt: skip
+                if table == "prospects":
+                    _write_activity(con)
                 if table == "account_crosswalk":
                     run(con, f"UPDATE {SCHEMA}.account_crosswalk SET updated_at = {run_at_sql}")
                     run(con,
@@ -549,12 +606,11 @@ def build_crosswalk_in(
             run(con,
                 f"CREATE OR REPLACE TABLE {SCHEMA}.crm_duplicate_candidates AS "
                 + outputs["crm_duplicate_candidates"])  # fmt: skip
-            run(con,
-                f"DELETE FROM {SCHEMA}.crosswalk_records "
-                "WHERE record_id IN (SELECT record_id FROM cw_dirty)")  # fmt: skip
+            saved = "(SELECT record_id FROM cw_dirty UNION ALL SELECT record_id FROM cw_activity)"
+            run(con, f"DELETE FROM {SCHEMA}.crosswalk_records WHERE record_id IN {saved}")
             run(con,
                 f"INSERT INTO {SCHEMA}.crosswalk_records SELECT * FROM cw_records "
-                "WHERE record_id IN (SELECT record_id FROM cw_dirty)")  # fmt: skip
+                f"WHERE record_id IN {saved}")  # fmt: skip
         else:
             for table, query in outputs.items():
                 run(con, f"CREATE OR REPLACE TABLE {SCHEMA}.{table} AS {query}")
@@ -576,6 +632,7 @@ def build_crosswalk_in(
     summary.decided = run(con, "SELECT count(*) FROM cw_new")[0][0]
     if incremental:
         summary.flag_only = run(con, "SELECT count(*) FROM cw_flag_only")[0][0]
+        summary.activity_only = run(con, "SELECT count(*) FROM cw_activity")[0][0]
     cw = f"{SCHEMA}.account_crosswalk"
     summary.records = run(con, f"SELECT count(*) FROM {cw}")[0][0]
     summary.by_method = dict(run(con, f"SELECT match_method, count(*) FROM {cw} GROUP BY 1"))
