@@ -15,7 +15,10 @@ incremental models, quality checks, publish). Then the same warehouse is rebuilt
 Every published table is compared row for row (as multisets, every column) between the
 last incremental night and the full refresh, except run metadata:
 `_publication` (version, published_at) and `data_quality_results.run_id` /
-`checked_at` (the run that wrote them and when).
+`checked_at` (the run that wrote them and when); so is int_accounts__market_purchases, the
+incremental aggregate of the sell-out fact that monthly sales and the potential read. Further
+nights, run on raw tables edited in place, show that it catches up on fact builds it missed
+and rebuilds every pair when the categories in which we sell change.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ RESENT = "distributors/d02_chr_ouest/sellout_2026-09_resent.csv"
 RESTATED = "distributors/d01_boissons_du_rhone/VENTES_202606.csv"
 # Untouched on night 2: its lines are marked, and the mark must survive an incremental night.
 KEPT = "distributors/d03_mediterranee/export_2025_03.txt"
+FACT = "int_sell_out_lines__linked"
+MARKET_PURCHASES = "int_accounts__market_purchases"
 # Not compared. Run metadata: which run wrote the row, and when (`_publication` is only
 # that; `data_quality_results` keeps every run's results: only the publishing run's rows are
 # compared). The territory optimizer's solution: CP-SAT stops at a 0.5% optimality gap and
@@ -158,6 +163,15 @@ def _select(con: duckdb.DuckDBPyConnection, db: str, schema: str, name: str) -> 
     return f'SELECT {", ".join(columns)} FROM {db}."{schema}"."{name}"{where}'
 
 
+def _extra_rows(
+    con: duckdb.DuckDBPyConnection, a: tuple[str, str, str], b: tuple[str, str, str]
+) -> int:
+    """Rows of table a (database, schema, name) that table b lacks, as multisets."""
+    return con.execute(
+        f"SELECT count(*) FROM ({_select(con, *a)} EXCEPT ALL {_select(con, *b)})"
+    ).fetchone()[0]
+
+
 def _compare(incremental: Path, full: Path) -> dict[str, str]:
     """Differences per published table (empty: identical)."""
     problems = {}
@@ -178,10 +192,7 @@ def _compare(incremental: Path, full: Path) -> dict[str, str]:
         if name in RUN_METADATA and RUN_METADATA[name] is None:
             continue
         for a, b in (("inc", "fr"), ("fr", "inc")):
-            extra = con.execute(
-                f"SELECT count(*) FROM ({_select(con, a, schema, name)} "
-                f"EXCEPT ALL {_select(con, b, schema, name)})"
-            ).fetchone()[0]
+            extra = _extra_rows(con, (a, schema, name), (b, schema, name))
             if extra:
                 problems[f"{name} ({a})"] = f"{extra} rows only in {a}"
     return problems
@@ -211,11 +222,21 @@ def nights(tmp_path_factory):
                 _mark_kept_lines(settings)
             _night(settings, f"night-{number}")
         incremental = _published(settings.published_db, tmp_path_factory.mktemp("inc"))
-        with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        market_purchases = tmp_path_factory.mktemp("intermediate") / "intermediate.duckdb"
+        with duckdb.connect(str(settings.working_db)) as con:
             sell_out_lines, kept = con.execute(
                 "SELECT count(*), count(*) FILTER (invoice_ref = '__kept__') "
                 "FROM intermediate.int_sell_out_lines__linked"
             ).fetchone()
+            (touched,) = con.execute(
+                f"SELECT count(*) FROM intermediate.{FACT}__touched"
+            ).fetchone()
+            con.execute(f"ATTACH '{market_purchases}' AS inc")
+            con.execute("CREATE SCHEMA inc.intermediate")
+            con.execute(
+                f"CREATE TABLE inc.intermediate.{MARKET_PURCHASES} AS "
+                f"SELECT * FROM intermediate.{MARKET_PURCHASES}"
+            )
         _night(settings, "full-refresh", full_refresh=True)
         yield {
             "settings": settings,
@@ -224,6 +245,8 @@ def nights(tmp_path_factory):
             "full": settings.published_db,
             "sell_out_lines": sell_out_lines,
             "kept": kept,
+            "touched": touched,
+            "market_purchases": market_purchases,
         }
     finally:
         if previous is None:
@@ -252,6 +275,19 @@ def test_nights_deliver_history_then_october_and_a_restatement(nights):
 
 def test_incremental_nights_publish_what_a_full_refresh_publishes(nights):
     assert _compare(nights["incremental"], nights["full"]) == {}
+
+
+def test_incremental_market_purchases_equal_the_full_refresh(nights):
+    """The aggregate updated pair by pair over the nights equals the full refresh's, and
+    the nights consumed every pair the fact logged."""
+    assert nights["touched"] == 0
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{nights['market_purchases']}' AS inc (READ_ONLY)")
+    con.execute(f"ATTACH '{nights['settings'].working_db}' AS fr (READ_ONLY)")
+    table = ("intermediate", MARKET_PURCHASES)
+    assert con.execute(f"SELECT count(*) FROM inc.intermediate.{MARKET_PURCHASES}").fetchone()[0]
+    assert _extra_rows(con, ("inc", *table), ("fr", *table)) == 0
+    assert _extra_rows(con, ("fr", *table), ("inc", *table)) == 0
 
 
 def _unique_test_failures(run_dbt, settings: Settings, target: Path) -> int:
@@ -345,3 +381,121 @@ def test_tables_built_on_input_change_are_kept_until_an_input_changes(nights, tm
     assert output.count("inputs unchanged since its last build, kept") == 1, output
     assert 'int_sell_in_lines__converted": inputs unchanged' in output
     assert table_ids()["int_sell_in_lines__converted"] == built["int_sell_in_lines__converted"]
+
+
+def _restate_in_raw(con: duckdb.DuckDBPyConnection, file_hash: str) -> None:
+    """A sell-out file restated as the ingestion would record it: its content under a new
+    hash, half of its lines withdrawn."""
+    new_hash = f"{file_hash}-restated"
+    con.execute(
+        "DELETE FROM raw.distributor_sell_out WHERE _file_hash = ? AND rowid % 2 = 0", [file_hash]
+    )
+    con.execute(
+        "UPDATE raw.distributor_sell_out SET _file_hash = ? WHERE _file_hash = ?",
+        [new_hash, file_hash],
+    )
+    con.execute(
+        "UPDATE raw.file_deliveries SET file_hash = ? WHERE file_hash = ?", [new_hash, file_hash]
+    )
+
+
+def _copy_market_purchases(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TABLE intermediate.{name} AS "
+        f"SELECT * FROM intermediate.{MARKET_PURCHASES}"
+    )
+
+
+def _differences(con: duckdb.DuckDBPyConnection, a: str, b: str) -> int:
+    """Rows of intermediate tables a and b that the other lacks (both ways)."""
+    (db,) = con.execute("SELECT current_database()").fetchone()
+    return _extra_rows(con, (db, "intermediate", a), (db, "intermediate", b)) + _extra_rows(
+        con, (db, "intermediate", b), (db, "intermediate", a)
+    )
+
+
+def _differences_from_full_build(run_dbt, settings: Settings, target: Path) -> int:
+    """Rows in which int_accounts__market_purchases differs from a full build of it over the
+    same fact."""
+    with duckdb.connect(str(settings.working_db)) as con:
+        _copy_market_purchases(con, "market_purchases_as_built")
+    completed = run_dbt(settings, target, "run", "--full-refresh", "--select", MARKET_PURCHASES)
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    with duckdb.connect(str(settings.working_db)) as con:
+        differences = _differences(con, "market_purchases_as_built", MARKET_PURCHASES)
+        con.execute("DROP TABLE intermediate.market_purchases_as_built")
+    return differences
+
+
+def _compiled_market_purchases(target: Path) -> str:
+    (path,) = (target / "compiled").rglob(f"{MARKET_PURCHASES}.sql")
+    return path.read_text()
+
+
+def test_market_purchases_catch_up_on_a_fact_build_they_missed(nights, tmp_path, run_dbt):
+    """A night builds the fact alone (the aggregate failed or was not selected); the next
+    night builds both: the aggregate applies the pairs of both fact builds, pair by pair,
+    and ends equal to a full build of it."""
+    settings = nights["settings"]
+    touched = f"intermediate.{FACT}__touched"
+    with duckdb.connect(str(settings.working_db)) as con:
+        first, second = (
+            row[0]
+            for row in con.execute(
+                "SELECT DISTINCT file_hash FROM raw.file_deliveries "
+                "WHERE source = 'distributor_sell_out' AND status = 'loaded' "
+                "ORDER BY file_hash LIMIT 2"
+            ).fetchall()
+        )
+        _copy_market_purchases(con, "market_purchases_before")
+        _restate_in_raw(con, first)
+    _dbt_run_models(run_dbt, settings, tmp_path / "fact", (FACT,))
+    missed = json.loads((tmp_path / "fact" / "run_results.json").read_text())["metadata"][
+        "invocation_id"
+    ]
+    with duckdb.connect(str(settings.working_db)) as con:
+        assert con.execute(f"SELECT count(*) FROM {touched}").fetchone()[0] > 0
+        _restate_in_raw(con, second)
+    _dbt_run_models(run_dbt, settings, tmp_path / "night", (FACT, MARKET_PURCHASES))
+    compiled = _compiled_market_purchases(tmp_path / "night")
+    assert "fact_build_id in" in compiled and missed in compiled
+    with duckdb.connect(str(settings.working_db)) as con:
+        assert con.execute(f"SELECT count(*) FROM {touched}").fetchone()[0] == 0
+        assert _differences(con, "market_purchases_before", MARKET_PURCHASES) > 0
+        con.execute("DROP TABLE intermediate.market_purchases_before")
+    assert _differences_from_full_build(run_dbt, settings, tmp_path / "full") == 0
+
+
+def test_a_new_own_category_rebuilds_every_pair(nights, tmp_path, run_dbt, monkeypatch):
+    """Our brand (RTM_BRAND: the first product's brand) gets a product in another brand's
+    category: category_amount_eur changes for that category's lines of the other brand,
+    which the fact does not rewrite; the aggregate is rebuilt and equals a full build."""
+    settings = nights["settings"]
+    with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        brand, sku = con.execute(
+            "SELECT brand, sku FROM raw.products ORDER BY sku LIMIT 1"
+        ).fetchone()
+        (category,) = con.execute(
+            f"SELECT category FROM intermediate.{FACT} WHERE account_id IS NOT NULL "
+            "AND category NOT IN (SELECT category FROM raw.products WHERE brand = ?) "
+            "GROUP BY category ORDER BY count(*) DESC, category LIMIT 1",
+            [brand],
+        ).fetchone()
+    monkeypatch.setenv("RTM_BRAND", brand)
+    _dbt_run_models(run_dbt, settings, tmp_path / "brand", (FACT, MARKET_PURCHASES))
+    with duckdb.connect(str(settings.working_db)) as con:
+        _copy_market_purchases(con, "market_purchases_before")
+        con.execute("UPDATE raw.products SET category = ? WHERE sku = ?", [category, sku])
+    _dbt_run_models(run_dbt, settings, tmp_path / "night", (FACT, MARKET_PURCHASES))
+    with duckdb.connect(str(settings.working_db)) as con:
+        changed = con.execute(
+            "SELECT count(*) FROM intermediate.market_purchases_before AS b "
+            f"JOIN intermediate.{MARKET_PURCHASES} AS a USING (account_id, sales_month) "
+            "WHERE a.category_amount_eur <> b.category_amount_eur "
+            "AND a.own_line_count = b.own_line_count"
+        ).fetchone()[0]
+        con.execute("DROP TABLE intermediate.market_purchases_before")
+    # pairs whose own lines are the same, whose category amount changed
+    assert changed > 0
+    assert _differences_from_full_build(run_dbt, settings, tmp_path / "full") == 0
+    assert "fact_build_id in" not in _compiled_market_purchases(tmp_path / "night")

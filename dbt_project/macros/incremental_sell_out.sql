@@ -148,12 +148,15 @@
 {%- endmacro %}
 
 
-{#- Pre-hook: delete the stored lines that are no longer right (see the header). -#}
+{#- Pre-hook: delete the stored lines that are no longer right (see the header), after
+    logging their (account, month) pairs: a relinked line's former account is known only
+    before the delete. -#}
 {% macro sell_out_lines_prune() -%}
     {%- if sell_out_lines_has_state() %}
     {%- set changes = sell_out_lines_changes_relation() %}
     create or replace table {{ changes }} as
     {{ sell_out_lines_changes() }};
+    {{ sell_out_lines_log_touched_pairs(changes) }};
     delete from {{ this }}
     where {{ sell_out_lines_changed(changes, this ~ '.') }}
     {%- elif is_incremental() %}
@@ -215,6 +218,69 @@
         {%- do literals.append("'" ~ (value | string | replace("'", "''")) ~ "'") %}
     {%- endfor %}
     {{- return(literals | join(', ') if literals else 'null') -}}
+{%- endmacro %}
+
+
+{#- The (account_id, sale_month) pairs whose lines a build of the fact deleted or inserted,
+    appended by each build to <model>__touched with the build's invocation id, so that
+    int_accounts__market_purchases (one row per pair) re-aggregates only those pairs. A
+    build that rewrote every line logs one row with rewrote_all instead (every pair
+    changed). The consumer deletes the builds it applied and only those: a night on which
+    the fact was built and the consumer was not (or failed) leaves its pairs for the next
+    one. -#}
+{% macro sell_out_lines_touched_relation(model=this) -%}
+    {{ return(model.incorporate(path={"identifier": model.identifier ~ "__touched"})) }}
+{%- endmacro %}
+
+
+{% macro sell_out_lines_create_touched() -%}
+    create table if not exists {{ sell_out_lines_touched_relation() }} as
+    select
+        cast(null as {{ dbt.type_string() }}) as fact_build_id,
+        account_id,
+        sale_month,
+        cast(null as {{ dbt.type_boolean() }}) as rewrote_all
+    from {{ this }}
+    where 1 = 0
+{%- endmacro %}
+
+
+{#- The pairs of the stored lines that tonight's changes select (before the pre-hook's
+    delete: the lines about to go; after the insert: the lines that came). Nothing when the
+    configuration changed: every line is rewritten, which rewrote_all says. -#}
+{% macro sell_out_lines_log_touched_pairs(changes) -%}
+    {{ sell_out_lines_create_touched() }};
+    insert into {{ sell_out_lines_touched_relation() }}
+        (fact_build_id, account_id, sale_month, rewrote_all)
+    select distinct
+        '{{ invocation_id }}' as fact_build_id,
+        account_id,
+        sale_month,
+        false as rewrote_all
+    from {{ this }}
+    where
+        account_id is not null
+        and not exists (select 1 from {{ changes }} where kind = 'config')
+        and {{ sell_out_lines_changed(changes, this ~ '.') }}
+{%- endmacro %}
+
+
+{#- Post-hook, before sell_out_lines_record_state: log the pairs of the inserted lines, or
+    that every line was rewritten (a build without state, or a changed configuration). -#}
+{% macro sell_out_lines_log_touched() -%}
+    {%- if sell_out_lines_has_state() %}
+    {%- set changes = sell_out_lines_changes_relation() %}
+    {{ sell_out_lines_log_touched_pairs(changes) }};
+    insert into {{ sell_out_lines_touched_relation() }}
+        (fact_build_id, account_id, sale_month, rewrote_all)
+    select '{{ invocation_id }}', null, null, true
+    where exists (select 1 from {{ changes }} where kind = 'config')
+    {%- else %}
+    {{ sell_out_lines_create_touched() }};
+    insert into {{ sell_out_lines_touched_relation() }}
+        (fact_build_id, account_id, sale_month, rewrote_all)
+    values ('{{ invocation_id }}', null, null, true)
+    {%- endif %}
 {%- endmacro %}
 
 

@@ -61,8 +61,9 @@ class RtmDbtTranslator(DagsterDbtTranslator):
 
 
 class DbtBuildConfig(dg.Config):
-    """full_refresh: rebuild the incremental models (int_sell_out_lines__linked) from every
-    loaded line instead of applying tonight's changes; the full_refresh job sets it, for
+    """full_refresh: rebuild the incremental models (int_sell_out_lines__linked,
+    int_accounts__market_purchases, ...) from every loaded line instead of applying
+    tonight's changes; the full_refresh job sets it, for
     when a configuration or model logic changed in a way the models cannot see."""
 
     full_refresh: bool = False

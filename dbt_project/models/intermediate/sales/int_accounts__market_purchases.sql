@@ -18,23 +18,33 @@
 --                          line of the history a second time
 -- Every linked line is counted here once, so linked lines = monthly sales (own) + the other
 -- lines of this model (data_reconciliation).
-{%- set own_brands = var('own_brands', []) or [] %}
+--
+-- Incremental by pair: a night re-aggregates only the (account_id, sales_month) pairs whose
+-- lines the sell-out fact deleted or inserted since this table was built (the fact logs
+-- them in int_sell_out_lines__linked__touched), and every pair when that cannot be exact:
+-- a fact build that rewrote every line, another version of this SQL (model_version), a
+-- changed set of own categories (macros/incremental_market_purchases.sql).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ market_purchases_prune() }}",
+    post_hook="{{ market_purchases_record_state() }}",
+) }}
 with
 
 lines as (
 
-    select * from {{ ref('int_sell_out_lines__linked') }}
-    where account_id is not null
+    select * from {{ ref('int_sell_out_lines__linked') }} as lines
+    where
+        lines.account_id is not null
+        {{- market_purchases_lines_to_aggregate('lines') }}
 
 ),
 
 own_categories as (
 
-    select distinct category
-    from {{ ref('stg_erp__products') }}
-    {%- if own_brands %}
-    where brand in ('{{ own_brands | map("replace", "'", "''") | join("', '") }}')
-    {%- endif %}
+    {{ market_purchases_own_categories() }}
 
 ),
 
@@ -77,7 +87,8 @@ final as (
         max(case when is_own_product and quantity > 0 then sale_date end)
             as own_last_purchase_date,
         bit_or(case when is_own_product and quantity > 0 then {{ day_of_month_bit('sale_date') }} end)
-            as own_purchase_day_mask
+            as own_purchase_day_mask,
+        '{{ market_purchases_version() }}' as model_version
     from classified
     group by account_id, sales_month
 

@@ -14,6 +14,9 @@
 --   - the conversion vars or the SQL of this model or its parents changed: every line is
 --     rebuilt (as `make full-refresh` / the full_refresh job would).
 -- Append, not merge: the pre-hook deletes what must go, the model selects what must come.
+-- Each build logs the (account_id, sale_month) pairs of the lines it deleted or inserted in
+-- int_sell_out_lines__linked__touched, from which int_accounts__market_purchases updates
+-- only those pairs (macro sell_out_lines_touched_relation).
 -- depends_on: {{ ref('stg_ingestion__file_deliveries') }}
 -- depends_on: {{ ref('stg_erp__products') }}
 {{ config(
@@ -21,7 +24,10 @@
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     pre_hook="{{ sell_out_lines_prune() }}",
-    post_hook="{{ sell_out_lines_record_state() }}",
+    post_hook=[
+        "{{ sell_out_lines_log_touched() }}",
+        "{{ sell_out_lines_record_state() }}",
+    ],
 ) }}
 with
 

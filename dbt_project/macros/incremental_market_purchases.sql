@@ -1,0 +1,146 @@
+{#-
+  Incremental maintenance of int_accounts__market_purchases (see the model's header): one
+  row per (account_id, sales_month) pair aggregated from int_sell_out_lines__linked, whose
+  builds log the pairs of the lines they deleted or inserted (<fact>__touched, macro
+  sell_out_lines_touched_relation). A night deletes the logged pairs here and inserts their
+  aggregate again, then deletes the log rows of the fact builds it applied. Every pair is
+  rebuilt instead when a pair-by-pair update could differ from a full build:
+    - the log is missing (nothing says what changed since this table was built) or holds
+      a fact build that rewrote every line;
+    - the stored rows were built by another version of the model's SQL (model_version);
+    - the set of categories in which we sell (own categories, from the product master)
+      changed: category_amount_eur changes for lines of other brands that the fact did
+      not rewrite.
+  The decision is taken when the model is compiled and again in its hooks, from the same
+  tables: only a build of the fact writes the log, and dbt runs it before this model.
+-#}
+
+{#- The version of the model's SQL that the stored rows were built with. -#}
+{% macro market_purchases_version() -%}
+    {{- return(local_md5(model.raw_code)) -}}
+{%- endmacro %}
+
+
+{% macro market_purchases_touched_relation() -%}
+    {{ return(sell_out_lines_touched_relation(ref('int_sell_out_lines__linked'))) }}
+{%- endmacro %}
+
+
+{#- The own categories the stored rows were aggregated with. -#}
+{% macro market_purchases_categories_relation() -%}
+    {{ return(this.incorporate(path={"identifier": this.identifier ~ "__own_categories"})) }}
+{%- endmacro %}
+
+
+{#- The categories of the product master in which we sell: of our brands' products, or
+    every category when own_brands is empty. -#}
+{% macro market_purchases_own_categories() -%}
+    {%- set own_brands = var('own_brands', []) or [] %}
+    select distinct category
+    from {{ ref('stg_erp__products') }}
+    {%- if own_brands %}
+    where brand in ({{ sql_string_list(own_brands) }})
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- The fact builds whose pairs are logged (none when there is no log). -#}
+{% macro market_purchases_fact_builds() -%}
+    {%- set touched = market_purchases_touched_relation() %}
+    {%- if not catalog_has_relation(touched) %}{{ return(none) }}{% endif %}
+    {%- set query -%}
+        select distinct fact_build_id from {{ touched }} order by fact_build_id
+    {%- endset %}
+    {{- return(run_query(query).columns[0].values() | list) -}}
+{%- endmacro %}
+
+
+{#- Whether tonight's build rebuilds every pair (see the header). -#}
+{% macro market_purchases_rebuilds_all() -%}
+    {%- if not (is_incremental() and execute) %}{{ return(true) }}{% endif %}
+    {%- set builds = market_purchases_fact_builds() %}
+    {%- if builds is none %}{{ return(true) }}{% endif %}
+    {%- if builds %}
+        {%- set query -%}
+            select count(*) from {{ market_purchases_touched_relation() }}
+            where rewrote_all and fact_build_id in ({{ sql_string_list(builds) }})
+        {%- endset %}
+        {%- if run_query(query).rows[0][0] > 0 %}{{ return(true) }}{% endif %}
+    {%- endif %}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
+    {%- if 'model_version' not in columns %}{{ return(true) }}{% endif %}
+    {#- every row has the same version: a build with another one rebuilt every pair -#}
+    {%- set rows = run_query('select model_version from ' ~ this ~ ' limit 1').rows %}
+    {%- if not rows or rows[0][0] != market_purchases_version() %}{{ return(true) }}{% endif %}
+    {%- set categories = market_purchases_categories_relation() %}
+    {%- if not catalog_has_relation(categories) %}{{ return(true) }}{% endif %}
+    {%- set query -%}
+        select count(*) from (
+            (
+                select category from {{ categories }}
+                except
+                select category from ({{ market_purchases_own_categories() }}) as own
+            )
+            union all
+            (
+                select category from ({{ market_purchases_own_categories() }}) as own
+                except
+                select category from {{ categories }}
+            )
+        ) as changed
+    {%- endset %}
+    {{- return(run_query(query).rows[0][0] > 0) -}}
+{%- endmacro %}
+
+
+{#- The model's filter on the fact's lines (a condition and-ed to its where clause): those of
+    the logged pairs, unless every pair is rebuilt. -#}
+{% macro market_purchases_lines_to_aggregate(lines_alias) -%}
+    {%- if not market_purchases_rebuilds_all() %}
+    {%- set builds = market_purchases_fact_builds() %}
+        and exists (
+        select 1
+        from {{ market_purchases_touched_relation() }} as touched
+        where
+            touched.fact_build_id in ({{ sql_string_list(builds) }})
+            and touched.account_id = {{ lines_alias }}.account_id
+            and touched.sale_month = {{ lines_alias }}.sale_month
+    )
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Pre-hook: delete the pairs that tonight's build inserts again. -#}
+{% macro market_purchases_prune() -%}
+    {%- if is_incremental() and execute %}
+    {%- if market_purchases_rebuilds_all() %}
+    delete from {{ this }}
+    {%- else %}
+    delete from {{ this }}
+    where exists (
+        select 1
+        from {{ market_purchases_touched_relation() }} as touched
+        where
+            touched.fact_build_id in ({{ sql_string_list(market_purchases_fact_builds()) }})
+            and touched.account_id = {{ this }}.account_id
+            and touched.sale_month = {{ this }}.sales_month
+    )
+    {%- endif %}
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Post-hook: record the own categories aggregated with, and delete the log rows of the
+    fact builds applied (the same builds as at compile time: nothing but a build of the fact
+    writes the log, and none runs while this model does). -#}
+{% macro market_purchases_record_state() -%}
+    {%- if execute %}
+    create or replace table {{ market_purchases_categories_relation() }} as
+    {{ market_purchases_own_categories() }}
+    {%- set builds = market_purchases_fact_builds() %}
+    {%- if builds %};
+    delete from {{ market_purchases_touched_relation() }}
+    where fact_build_id in ({{ sql_string_list(builds) }})
+    {%- endif %}
+    {%- endif %}
+{%- endmacro %}
