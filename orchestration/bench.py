@@ -20,7 +20,8 @@ Dagster assets call. The dbt stage is also split into its parts (dbt itself, acc
 linking, territory solving). Sizes: 20k and 200k accounts; BENCH_FULL=1 adds 1M.
 BENCH_SIZES overrides (comma-separated account counts); BENCH_NIGHTS restricts the nights
 run (comma-separated among full, bare, incremental; e.g. `full` to leave a warehouse to
-profile an incremental night on). The generated company is kept in
+profile an incremental night on); BENCH_SNAPSHOT=<dir> copies the working database there
+before the incremental night (outside every stage's time), to run that night again. The generated company is kept in
 warehouse/bench_<accounts>_sample and reused (BENCH_REGENERATE=1 generates it again;
 BENCH_GENERATE_ONLY=1 only generates). Results: warehouse/bench_results_<sizes>.json
 and a Markdown table in warehouse/bench_results_<sizes>.md (docs/benchmarks.md quotes them).
@@ -306,6 +307,7 @@ def bench_size(accounts: int) -> dict:
     with _sample_online_api(warehouse, accounts, environment):
         for night in _nights():
             if night == "incremental":
+                _snapshot(warehouse)
                 deliver(held, warehouse / "landing")
             ok = True
             for name in ("bare",) if night == "bare" else NIGHT_STAGES:
@@ -321,6 +323,13 @@ def bench_size(accounts: int) -> dict:
     result["load_after"] = os.getloadavg()
     _print_summary(result)
     return result
+
+
+def _snapshot(warehouse: Path) -> None:
+    target = os.environ.get("BENCH_SNAPSHOT")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(warehouse / "rtm.duckdb", Path(target) / "rtm.duckdb")
 
 
 def _nights() -> list[str]:
