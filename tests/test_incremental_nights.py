@@ -8,7 +8,8 @@ delivered before distributor D02's restatement of September, plus the reference 
 must drop the replaced file's lines), October's files (the reporting month, and every
 rolling 12-month window, moves on; new customer codes get linked) and a corrected product
 master (a product's pack size changes: lines already converted with it must be converted
-again). Each night runs the stages the nightly job runs (ingestion, dbt build with the
+again) and a human link override that moves an existing customer code, whose lines are
+all in files of night 1, to another account (those lines must be linked again). Each night runs the stages the nightly job runs (ingestion, dbt build with the
 incremental models, quality checks, publish). Then the same warehouse is rebuilt with
 `dbt build --full-refresh` and published again.
 
@@ -122,6 +123,33 @@ def _mark_kept_lines(settings: Settings) -> None:
         )
 
 
+def _relink_a_customer(settings: Settings, overrides: Path) -> tuple[str, str, str]:
+    """Force, in a link overrides file, a distributor customer code linked on night 1 (none
+    of its lines in the kept or restated files) to another active account: (source,
+    source_code, new account_id)."""
+    with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        distributor_id, code, account_id = con.execute(
+            f"SELECT distributor_id, distributor_account_code, any_value(account_id) "
+            f"FROM intermediate.{FACT} GROUP BY ALL "
+            "HAVING count(account_id) = count(*) AND count(DISTINCT account_id) = 1 "
+            "AND count(*) FILTER (source_file IN (?, ?)) = 0 "
+            "ORDER BY count(*) DESC, 1, 2 LIMIT 1",
+            [KEPT, RESTATED],
+        ).fetchone()
+        (other,) = con.execute(
+            "SELECT min(account_id) FROM staging.stg_crm__accounts "
+            "WHERE is_active AND account_id <> ?",
+            [account_id],
+        ).fetchone()
+    source = f"distributor:{distributor_id}"
+    overrides.write_text(
+        "source,source_code,account_id,action,reason\n"
+        f"{source},{code},{other},force,test: moved to another account\n",
+        encoding="utf-8",
+    )
+    return source, code, other
+
+
 def _night(settings: Settings, run_id: str, full_refresh: bool = False) -> None:
     from orchestration import stages
     from orchestration.cli import sample_online_api
@@ -209,8 +237,10 @@ def nights(tmp_path_factory):
     landing.mkdir()
     for folder in SNAPSHOT_FOLDERS:
         shutil.move(held / folder, landing / folder)
-    previous = os.environ.get("RTM_WAREHOUSE")
+    previous = {name: os.environ.get(name) for name in ("RTM_WAREHOUSE", "RTM_LINK_OVERRIDES")}
     os.environ["RTM_WAREHOUSE"] = str(warehouse)
+    # none on night 1; night 2 and the full refresh read the same overrides
+    os.environ["RTM_LINK_OVERRIDES"] = str(warehouse / "link_overrides.csv")
     try:
         settings = Settings.from_env()
         delivered = []
@@ -220,6 +250,7 @@ def nights(tmp_path_factory):
                 _correct_product_master(landing)
                 _restate(landing)
                 _mark_kept_lines(settings)
+                relinked = _relink_a_customer(settings, warehouse / "link_overrides.csv")
             _night(settings, f"night-{number}")
         incremental = _published(settings.published_db, tmp_path_factory.mktemp("inc"))
         market_purchases = tmp_path_factory.mktemp("intermediate") / "intermediate.duckdb"
@@ -230,6 +261,12 @@ def nights(tmp_path_factory):
             ).fetchone()
             (touched,) = con.execute(
                 f"SELECT count(*) FROM intermediate.{FACT}__touched"
+            ).fetchone()
+            relinked_lines = con.execute(
+                f"SELECT count(*), count(*) FILTER (account_id = ?) "
+                f"FROM intermediate.{FACT} "
+                "WHERE 'distributor:' || distributor_id = ? AND distributor_account_code = ?",
+                [relinked[2], relinked[0], relinked[1]],
             ).fetchone()
             con.execute(f"ATTACH '{market_purchases}' AS inc")
             con.execute("CREATE SCHEMA inc.intermediate")
@@ -246,13 +283,15 @@ def nights(tmp_path_factory):
             "sell_out_lines": sell_out_lines,
             "kept": kept,
             "touched": touched,
+            "relinked_lines": relinked_lines,
             "market_purchases": market_purchases,
         }
     finally:
-        if previous is None:
-            os.environ.pop("RTM_WAREHOUSE", None)
-        else:
-            os.environ["RTM_WAREHOUSE"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def test_nights_deliver_history_then_october_and_a_restatement(nights):
@@ -271,6 +310,9 @@ def test_nights_deliver_history_then_october_and_a_restatement(nights):
     assert nights["sell_out_lines"] == raw_lines
     # and night 2 did not rebuild the history: the lines of an untouched file were kept
     assert nights["kept"] > 0
+    # the code moved by the override: its lines, night 1's too, are linked to its new account
+    lines, on_new_account = nights["relinked_lines"]
+    assert lines > 0 and on_new_account == lines
 
 
 def test_incremental_nights_publish_what_a_full_refresh_publishes(nights):

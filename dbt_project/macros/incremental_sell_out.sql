@@ -127,10 +127,11 @@
 
 
 {#- The lines a night must (re)build: every line when the configuration changed, else those
-    of changed files, products and customer links. The pre-hook's delete uses it and the
-    model's insert renders the same conditions with constants (sell_out_lines_to_insert), so
-    what goes and what comes back are always the same lines; line_prefix qualifies the line
-    columns ('' for the model's own select). -#}
+    of changed files, products and customer links, as a subquery against the changes
+    table. sell_out_lines_selected writes the same conditions with constants and falls back
+    to this form past its limit of customer codes, so what goes and what comes back are
+    always the same lines; line_prefix qualifies the line columns ('' for the model's own
+    select). -#}
 {% macro sell_out_lines_changed(changes, line_prefix='') -%}
     (
         exists (select 1 from {{ changes }} where kind = 'config')
@@ -148,36 +149,46 @@
 {%- endmacro %}
 
 
-{#- Pre-hook: delete the stored lines that are no longer right (see the header), after
-    logging their (account, month) pairs: a relinked line's former account is known only
-    before the delete. -#}
-{% macro sell_out_lines_prune() -%}
+{#- First pre-hook: tonight's changes, kept in <model>__changes (the hooks after it, the
+    line-key test and the next night read them). -#}
+{% macro sell_out_lines_save_changes() -%}
     {%- if sell_out_lines_has_state() %}
-    {%- set changes = sell_out_lines_changes_relation() %}
-    create or replace table {{ changes }} as
-    {{ sell_out_lines_changes() }};
-    {{ sell_out_lines_log_touched_pairs(changes) }};
+    create or replace table {{ sell_out_lines_changes_relation() }} as
+    {{ sell_out_lines_changes() }}
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Second pre-hook: delete the stored lines that are no longer right (see the header),
+    after logging their (account, month) pairs: a relinked line's former account is known
+    only before the delete. -#}
+{% macro sell_out_lines_prune() -%}
+    {%- if sell_out_lines_has_state() and execute %}
+    {%- set lines = sell_out_lines_saved_changes() %}
+    {%- if lines is none %}
     delete from {{ this }}
-    where {{ sell_out_lines_changed(changes, this ~ '.') }}
+    {%- else %}
+    {{ sell_out_lines_log_touched_pairs(lines) }};
+    delete from {{ this }}
+    where {{ lines }}
+    {%- endif %}
     {%- elif is_incremental() %}
     delete from {{ this }}
     {%- endif %}
 {%- endmacro %}
 
 
-{#- The model's filter: which lines to (re)insert tonight. The same predicate as the
-    pre-hook's delete, over the same changes, but written out as constants: the lines come
-    from a view (conversion over staging over raw) and a filter on constants reaches the raw
-    table's scan, where a subquery against the changes table is joined only after every line
-    of the history has been converted (its key hashed, its product resolved): 3.4 s against
-    0.9 s for one file and 2,000 customer codes at 200k accounts. The changes are read when
-    the model is compiled, which dbt does just before running it, once its parents are
-    built. Past max_literal_codes customer codes (a night that relinks much of the base)
-    the subquery form is kept: the SQL stays small and the night converts every line,
-    which is what such a night costs anyway. -#}
-{% macro sell_out_lines_to_insert(max_literal_codes=50000) -%}
-    {%- if sell_out_lines_has_state() and execute %}
-    {%- set rows = run_query(sell_out_lines_changes()).rows %}
+{#- Which lines tonight's changes select, as a predicate over the line columns (prefixed
+    with line_prefix), or none when every line is (the configuration changed). The
+    changes are written out as constants: a filter on constants reaches the scan it filters
+    (the raw table's, under the conversion view; the fact's own, where a file's lines are
+    contiguous and the other files' row groups are skipped), where a subquery against the
+    changes table is joined only after every line has been read (and, under the view,
+    converted: its key hashed, its product resolved): 3.4 s against 0.9 s for one file and
+    2,000 customer codes at 200k accounts. Past max_literal_codes customer codes (a night
+    that relinks much of the base) the subquery form over the saved changes is used: the
+    SQL stays small, and such a night reads every line anyway. -#}
+{% macro sell_out_lines_selected(rows, changes, line_prefix='', max_literal_codes=50000) -%}
     {%- set kinds = {'config': [], 'file': [], 'product': [], 'link': {}} %}
     {%- for row in rows %}
         {%- if row['kind'] == 'link' %}
@@ -186,25 +197,47 @@
             {%- do kinds[row['kind']].append(row['key1']) %}
         {%- endif %}
     {%- endfor %}
-    {%- set link_count = kinds['link'].values() | map('length') | sum %}
-    {%- if kinds['config'] %}
-    {#- every line is rebuilt: no filter -#}
-    {%- elif link_count > max_literal_codes %}
-    where {{ sell_out_lines_changed(sell_out_lines_changes_relation()) }}
-    {%- else %}
+    {%- if kinds['config'] %}{{ return(none) }}{% endif %}
+    {%- if kinds['link'].values() | map('length') | sum > max_literal_codes %}
+        {{- return(sell_out_lines_changed(changes, line_prefix)) }}
+    {%- endif %}
     {%- set conditions = [] %}
     {%- if kinds['file'] %}
-        {%- do conditions.append('file_hash in (' ~ sql_string_list(kinds['file']) ~ ')') %}
+        {%- do conditions.append(
+            line_prefix ~ 'file_hash in (' ~ sql_string_list(kinds['file']) ~ ')') %}
     {%- endif %}
     {%- if kinds['product'] %}
-        {%- do conditions.append('product_code in (' ~ sql_string_list(kinds['product']) ~ ')') %}
+        {%- do conditions.append(
+            line_prefix ~ 'product_code in (' ~ sql_string_list(kinds['product']) ~ ')') %}
     {%- endif %}
     {%- for distributor_id, codes in kinds['link'] | dictsort %}
         {%- do conditions.append(
-            "(distributor_id = " ~ sql_string_list([distributor_id])
-            ~ " and distributor_account_code in (" ~ sql_string_list(codes) ~ "))") %}
+            "(" ~ line_prefix ~ "distributor_id = " ~ sql_string_list([distributor_id])
+            ~ " and " ~ line_prefix ~ "distributor_account_code in ("
+            ~ sql_string_list(codes) ~ "))") %}
     {%- endfor %}
-    where {{ conditions | join('\n        or ') if conditions else '1 = 0' }}
+    {{- return('(' ~ (conditions | join('\n        or ') if conditions else '1 = 0') ~ ')') }}
+{%- endmacro %}
+
+
+{#- The predicate of the changes the last build saved (sell_out_lines_selected over
+    <model>__changes), qualified with the model's name. -#}
+{% macro sell_out_lines_saved_changes(model=this) -%}
+    {%- set changes = sell_out_lines_changes_relation(model) %}
+    {%- set rows = run_query("select kind, key1, key2 from " ~ changes).rows %}
+    {{- return(sell_out_lines_selected(rows, changes, model ~ '.')) }}
+{%- endmacro %}
+
+
+{#- The model's filter: which lines to (re)insert tonight, the lines the pre-hook deletes
+    (the same changes, read when the model is compiled, which dbt does just before running
+    it, once its parents are built; the pre-hooks compute them again and save them). -#}
+{% macro sell_out_lines_to_insert() -%}
+    {%- if sell_out_lines_has_state() and execute %}
+    {%- set lines = sell_out_lines_selected(
+        run_query(sell_out_lines_changes()).rows, sell_out_lines_changes_relation()) %}
+    {%- if lines is not none %}
+    where {{ lines }}
     {%- endif %}
     {%- endif %}
 {%- endmacro %}
@@ -245,10 +278,9 @@
 {%- endmacro %}
 
 
-{#- The pairs of the stored lines that tonight's changes select (before the pre-hook's
-    delete: the lines about to go; after the insert: the lines that came). Nothing when the
-    configuration changed: every line is rewritten, which rewrote_all says. -#}
-{% macro sell_out_lines_log_touched_pairs(changes) -%}
+{#- The pairs of the stored lines that the predicate `lines` selects (before the
+    pre-hook's delete: the lines about to go; after the insert: the lines that came). -#}
+{% macro sell_out_lines_log_touched_pairs(lines) -%}
     {{ sell_out_lines_create_touched() }};
     insert into {{ sell_out_lines_touched_relation() }}
         (fact_build_id, account_id, sale_month, rewrote_all)
@@ -260,21 +292,19 @@
     from {{ this }}
     where
         account_id is not null
-        and not exists (select 1 from {{ changes }} where kind = 'config')
-        and {{ sell_out_lines_changed(changes, this ~ '.') }}
+        and {{ lines }}
 {%- endmacro %}
 
 
 {#- Post-hook, before sell_out_lines_record_state: log the pairs of the inserted lines, or
     that every line was rewritten (a build without state, or a changed configuration). -#}
 {% macro sell_out_lines_log_touched() -%}
-    {%- if sell_out_lines_has_state() %}
-    {%- set changes = sell_out_lines_changes_relation() %}
-    {{ sell_out_lines_log_touched_pairs(changes) }};
-    insert into {{ sell_out_lines_touched_relation() }}
-        (fact_build_id, account_id, sale_month, rewrote_all)
-    select '{{ invocation_id }}', null, null, true
-    where exists (select 1 from {{ changes }} where kind = 'config')
+    {%- set lines = none %}
+    {%- if sell_out_lines_has_state() and execute %}
+        {%- set lines = sell_out_lines_saved_changes() %}
+    {%- endif %}
+    {%- if lines is not none %}
+    {{ sell_out_lines_log_touched_pairs(lines) }}
     {%- else %}
     {{ sell_out_lines_create_touched() }};
     insert into {{ sell_out_lines_touched_relation() }}

@@ -117,6 +117,12 @@ def validate_table(
         return validator.validate(schema, table, expectations)
 
 
+def _stable(sample):
+    """GX lists an unexpected-values sample in the order its query returned the rows, which
+    is not stable from run to run: sorted, the same data stores the same details."""
+    return sorted(sample, key=repr) if isinstance(sample, list) else sample
+
+
 def _outcomes(table: str, expectations: list[dict], ids: list[int], result) -> list[CheckOutcome]:
     by_id = {item.expectation_config.meta[RESULT_INDEX]: item for item in result.results}
     outcomes = []
@@ -138,7 +144,7 @@ def _outcomes(table: str, expectations: list[dict], ids: list[int], result) -> l
                 bool(item.success),
                 severity,
                 str(observed),
-                details=str(details.get("partial_unexpected_list", ""))[:500],
+                details=str(_stable(details.get("partial_unexpected_list", "")))[:500],
             )
         )
     return outcomes

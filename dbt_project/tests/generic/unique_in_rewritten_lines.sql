@@ -2,17 +2,16 @@
     the last build wrote appears once in the whole table. Lines the build did not touch
     were checked on the night they were written and cannot have gained a twin since (a
     twin would be a line written tonight), so the group-by runs over tonight's keys only,
-    found with the same predicate that chose what to insert (macros/incremental_sell_out.sql),
-    instead of over every key of the history. A build that rewrote every line (the first
-    one, a full refresh, a changed configuration) checks every key. -#}
+    found with the predicate that chose what to insert, over the changes the build saved
+    (macros/incremental_sell_out.sql), instead of over every key of the history. A build
+    that rewrote every line (the first one, a full refresh, a changed configuration) checks
+    every key. -#}
 {% test unique_in_rewritten_lines(model, column_name) %}
-{%- set changes = sell_out_lines_changes_relation(model) %}
-{%- set rewrote_everything = true %}
-{%- if execute and catalog_has_relation(changes) %}
-    {%- set rewrote_everything = run_query(
-        "select count(*) from " ~ changes ~ " where kind = 'config'").rows[0][0] > 0 %}
+{%- set rewritten_lines = none %}
+{%- if execute and catalog_has_relation(sell_out_lines_changes_relation(model)) %}
+    {%- set rewritten_lines = sell_out_lines_saved_changes(model) %}
 {%- endif %}
-{%- if rewrote_everything %}
+{%- if rewritten_lines is none %}
 {#- every key was written: a plain group-by (a semi-join of the table on itself costs more) -#}
 select
     {{ column_name }} as unique_field,
@@ -28,7 +27,7 @@ rewritten as (
 
     select {{ column_name }} as rewritten_key
     from {{ model }}
-    where {{ sell_out_lines_changed(changes, model ~ '.') }}
+    where {{ rewritten_lines }}
 
 )
 

@@ -23,7 +23,10 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
-    pre_hook="{{ sell_out_lines_prune() }}",
+    pre_hook=[
+        "{{ sell_out_lines_save_changes() }}",
+        "{{ sell_out_lines_prune() }}",
+    ],
     post_hook=[
         "{{ sell_out_lines_log_touched() }}",
         "{{ sell_out_lines_record_state() }}",
