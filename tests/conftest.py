@@ -59,6 +59,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def online_api_url() -> str:
+    """The sample online API's URL for the tests' runs: a port of their own, so that a
+    `make dev` server or a bench serving the default port cannot answer instead (a
+    concurrent server with other records made a night fail with a missing key)."""
+    return f"http://127.0.0.1:{_free_port()}"
+
+
+@pytest.fixture(scope="session")
 def small_company(tmp_path_factory) -> Path:
     from orchestration.sample.generator import generate_company
 
@@ -68,7 +76,7 @@ def small_company(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pipeline_run(small_company: Path) -> PipelineRun:
+def pipeline_run(small_company: Path, online_api_url: str) -> PipelineRun:
     import dagster as dg
 
     from orchestration.cli import run_nightly
@@ -77,8 +85,7 @@ def pipeline_run(small_company: Path) -> PipelineRun:
     previous = {k: os.environ.get(k) for k in keys}
     os.environ["RTM_WAREHOUSE"] = str(small_company)
     os.environ["RTM_ONLINE_API_KEY"] = "test-key"
-    # A port of our own, so a `make dev` server on the default port cannot answer instead.
-    os.environ["RTM_ONLINE_API_URL"] = f"http://127.0.0.1:{_free_port()}"
+    os.environ["RTM_ONLINE_API_URL"] = online_api_url
     settings = Settings.from_env()
     with dg.DagsterInstance.ephemeral() as instance:
         result = run_nightly(settings, instance=instance)

@@ -227,7 +227,7 @@ def _compare(incremental: Path, full: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def nights(tmp_path_factory):
+def nights(tmp_path_factory, online_api_url):
     from orchestration.sample.generator import generate_company
 
     warehouse = tmp_path_factory.mktemp("incremental")
@@ -237,8 +237,12 @@ def nights(tmp_path_factory):
     landing.mkdir()
     for folder in SNAPSHOT_FOLDERS:
         shutil.move(held / folder, landing / folder)
-    previous = {name: os.environ.get(name) for name in ("RTM_WAREHOUSE", "RTM_LINK_OVERRIDES")}
+    previous = {
+        name: os.environ.get(name)
+        for name in ("RTM_WAREHOUSE", "RTM_LINK_OVERRIDES", "RTM_ONLINE_API_URL")
+    }
     os.environ["RTM_WAREHOUSE"] = str(warehouse)
+    os.environ["RTM_ONLINE_API_URL"] = online_api_url
     # none on night 1; night 2 and the full refresh read the same overrides
     os.environ["RTM_LINK_OVERRIDES"] = str(warehouse / "link_overrides.csv")
     try:
