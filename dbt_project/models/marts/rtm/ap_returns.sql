@@ -249,7 +249,7 @@ one_word_account_sets as (
         size_band,
         bit_word,
         cohort_bits,
-        count(*) as accounts
+        count(*) as account_count
     from account_cohort_words
     where account_words = 1
     group by channel, size_band, bit_word, cohort_bits
@@ -261,7 +261,7 @@ comparison_counts as (
     select
         cell_cohorts.spend_type,
         cell_cohorts.segment,
-        sum(one_word_account_sets.accounts) as comparison_accounts
+        sum(one_word_account_sets.account_count) as comparison_accounts
     from cell_cohorts
     inner join one_word_account_sets
         on
