@@ -9,15 +9,20 @@ must drop the replaced file's lines), October's files (the reporting month, and 
 rolling 12-month window, moves on; new customer codes get linked) and a corrected product
 master (a product's pack size changes: lines already converted with it must be converted
 again) and a human link override that moves an existing customer code, whose lines are
-all in files of night 1, to another account (those lines must be linked again). Each night runs the stages the nightly job runs (ingestion, dbt build with the
-incremental models, quality checks, publish). Then the same warehouse is rebuilt with
-`dbt build --full-refresh` and published again.
+all in files of night 1, to another account (those lines must be linked again), and a
+corrected CRM snapshot in which an account takes another account's phone and siret (those
+keys become ambiguous, the account's own phone key disappears: records that did not change
+themselves must be decided again). Each night runs the stages the nightly job runs
+(ingestion, dbt build with the incremental models, quality checks, publish). Then the same
+warehouse is rebuilt with `dbt build --full-refresh` and published again.
 
 Every published table is compared row for row (as multisets, every column) between the
 last incremental night and the full refresh, except run metadata:
 `_publication` (version, published_at) and `data_quality_results.run_id` /
-`checked_at` (the run that wrote them and when); so is int_accounts__market_purchases, the
-incremental aggregate of the sell-out fact that monthly sales and the potential read. Further
+`checked_at` (the run that wrote them and when); so are int_accounts__market_purchases, the
+incremental aggregate of the sell-out fact that monthly sales and the potential read, and
+the three incremental account-link models (distributor codes, online listings, register
+records), which night 2 updated record by record. Further
 nights, run on raw tables edited in place, show that it catches up on fact builds it missed
 and rebuilds every pair when the categories in which we sell change.
 """
@@ -47,6 +52,13 @@ RESTATED = "distributors/d01_boissons_du_rhone/VENTES_202606.csv"
 KEPT = "distributors/d03_mediterranee/export_2025_03.txt"
 FACT = "int_sell_out_lines__linked"
 MARKET_PURCHASES = "int_accounts__market_purchases"
+LINK_MODELS = (
+    "int_accounts__distributor_links",
+    "int_accounts__online_links",
+    "int_accounts__external_links",
+)
+# Intermediate tables copied after the last incremental night, compared with the full refresh.
+INTERMEDIATE = (MARKET_PURCHASES, *LINK_MODELS)
 # Not compared. Run metadata: which run wrote the row, and when (`_publication` is only
 # that; `data_quality_results` keeps every run's results: only the publishing run's rows are
 # compared). The territory optimizer's solution: CP-SAT stops at a 0.5% optimality gap and
@@ -150,6 +162,48 @@ def _relink_a_customer(settings: Settings, overrides: Path) -> tuple[str, str, s
     return source, code, other
 
 
+def _edit_crm(settings: Settings, landing: Path) -> dict[str, str]:
+    """A corrected CRM snapshot under a new name: an active account (edited) takes the phone
+    and siret of another active account (shared), one whose phone an online listing and
+    whose siret a register record carry, so both keys become ambiguous for records that did
+    not change; the edited account's own phone key disappears."""
+    with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        (shared,) = con.execute(
+            "SELECT min(a.account_id) FROM staging.stg_crm__accounts AS a "
+            "JOIN intermediate.int_accounts__match_keys AS p "
+            "ON p.key_type = 'phone' AND p.account_id = a.account_id "
+            "JOIN intermediate.int_accounts__match_keys AS s "
+            "ON s.key_type = 'siret' AND s.account_id = a.account_id "
+            "WHERE a.is_active "
+            "AND p.key_value IN (SELECT phone_key FROM intermediate.int_accounts__online_links) "
+            "AND s.key_value IN (SELECT siret FROM intermediate.int_accounts__external_links)"
+        ).fetchone()
+        (edited,) = con.execute(
+            "SELECT min(a.account_id) FROM staging.stg_crm__accounts AS a "
+            "JOIN intermediate.int_accounts__match_keys AS p "
+            "ON p.key_type = 'phone' AND p.account_id = a.account_id "
+            "WHERE a.is_active AND a.account_id <> ? "
+            "AND p.key_value IN (SELECT customer_phone_normalized "
+            "FROM intermediate.int_accounts__distributor_links)",
+            [shared],
+        ).fetchone()
+    assert shared and edited
+    (old,) = sorted((landing / "crm").glob("*.csv"))
+    with old.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    by_id = {row[header.index("account_id")]: row for row in rows[1:]}
+    for column in ("phone", "siret"):
+        by_id[edited][header.index(column)] = by_id[shared][header.index(column)]
+    new = old.with_name(old.stem + "_corrected.csv")
+    with new.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    stat = old.stat()
+    old.unlink()
+    os.utime(new, (stat.st_atime, stat.st_mtime + 86_400))
+    return {"shared": shared, "edited": edited}
+
+
 def _night(settings: Settings, run_id: str, full_refresh: bool = False) -> None:
     from orchestration import stages
     from orchestration.cli import sample_online_api
@@ -239,9 +293,11 @@ def nights(tmp_path_factory, online_api_url):
         shutil.move(held / folder, landing / folder)
     previous = {
         name: os.environ.get(name)
-        for name in ("RTM_WAREHOUSE", "RTM_LINK_OVERRIDES", "RTM_ONLINE_API_URL")
+        for name in ("RTM_WAREHOUSE", "RTM_LINK_OVERRIDES", "RTM_ONLINE_API_URL", "DBT_TARGET_PATH")
     }
     os.environ["RTM_WAREHOUSE"] = str(warehouse)
+    # the nights' compiled SQL, apart from the project's target/
+    os.environ["DBT_TARGET_PATH"] = str(warehouse / "dbt_target")
     os.environ["RTM_ONLINE_API_URL"] = online_api_url
     # none on night 1; night 2 and the full refresh read the same overrides
     os.environ["RTM_LINK_OVERRIDES"] = str(warehouse / "link_overrides.csv")
@@ -255,8 +311,12 @@ def nights(tmp_path_factory, online_api_url):
                 _restate(landing)
                 _mark_kept_lines(settings)
                 relinked = _relink_a_customer(settings, warehouse / "link_overrides.csv")
+                crm_edit = _edit_crm(settings, landing)
             _night(settings, f"night-{number}")
         incremental = _published(settings.published_db, tmp_path_factory.mktemp("inc"))
+        link_sql = {
+            model: _compiled(warehouse / "dbt_target", model).read_text() for model in LINK_MODELS
+        }
         market_purchases = tmp_path_factory.mktemp("intermediate") / "intermediate.duckdb"
         with duckdb.connect(str(settings.working_db)) as con:
             sell_out_lines, kept = con.execute(
@@ -274,10 +334,10 @@ def nights(tmp_path_factory, online_api_url):
             ).fetchone()
             con.execute(f"ATTACH '{market_purchases}' AS inc")
             con.execute("CREATE SCHEMA inc.intermediate")
-            con.execute(
-                f"CREATE TABLE inc.intermediate.{MARKET_PURCHASES} AS "
-                f"SELECT * FROM intermediate.{MARKET_PURCHASES}"
-            )
+            for name in INTERMEDIATE:
+                con.execute(
+                    f"CREATE TABLE inc.intermediate.{name} AS SELECT * FROM intermediate.{name}"
+                )
         _night(settings, "full-refresh", full_refresh=True)
         yield {
             "settings": settings,
@@ -289,6 +349,8 @@ def nights(tmp_path_factory, online_api_url):
             "touched": touched,
             "relinked_lines": relinked_lines,
             "market_purchases": market_purchases,
+            "link_sql": link_sql,
+            "crm_edit": crm_edit,
         }
     finally:
         for name, value in previous.items():
@@ -334,6 +396,32 @@ def test_incremental_market_purchases_equal_the_full_refresh(nights):
     assert con.execute(f"SELECT count(*) FROM inc.intermediate.{MARKET_PURCHASES}").fetchone()[0]
     assert _extra_rows(con, ("inc", *table), ("fr", *table)) == 0
     assert _extra_rows(con, ("fr", *table), ("inc", *table)) == 0
+
+
+def test_incremental_link_models_equal_the_full_refresh(nights):
+    """The three link tables, updated record by record on night 2 (new codes and listings,
+    a relinked code, a CRM edit that makes keys of unchanged records ambiguous), equal the
+    full refresh's, every column."""
+    for model, sql in nights["link_sql"].items():
+        # night 2 took the incremental path: stored records decided again, not a rebuild
+        assert "redecided as (" in sql, model
+        assert "changed_match_keys as (" in sql, model
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{nights['market_purchases']}' AS inc (READ_ONLY)")
+    con.execute(f"ATTACH '{nights['settings'].working_db}' AS fr (READ_ONLY)")
+    shared = nights["crm_edit"]["shared"]
+    (ambiguous,) = con.execute(
+        "SELECT count(*) FROM fr.intermediate.int_accounts__online_links AS o "
+        "JOIN fr.intermediate.int_accounts__match_keys AS k "
+        "ON k.key_type = 'phone' AND k.key_value = o.phone_key "
+        "WHERE k.is_ambiguous AND o.has_ambiguous_candidates"
+    ).fetchone()
+    assert ambiguous > 0, shared
+    for model in LINK_MODELS:
+        table = ("intermediate", model)
+        assert con.execute(f"SELECT count(*) FROM inc.intermediate.{model}").fetchone()[0]
+        assert _extra_rows(con, ("inc", *table), ("fr", *table)) == 0, model
+        assert _extra_rows(con, ("fr", *table), ("inc", *table)) == 0, model
 
 
 def _unique_test_failures(run_dbt, settings: Settings, target: Path) -> int:
@@ -473,9 +561,13 @@ def _differences_from_full_build(run_dbt, settings: Settings, target: Path) -> i
     return differences
 
 
+def _compiled(target: Path, model: str) -> Path:
+    (path,) = (target / "compiled").rglob(f"{model}.sql")
+    return path
+
+
 def _compiled_market_purchases(target: Path) -> str:
-    (path,) = (target / "compiled").rglob(f"{MARKET_PURCHASES}.sql")
-    return path.read_text()
+    return _compiled(target, MARKET_PURCHASES).read_text()
 
 
 def test_market_purchases_catch_up_on_a_fact_build_they_missed(nights, tmp_path, run_dbt):

@@ -11,12 +11,14 @@
 -- instead of mixing two definitions. The hashes are listed when the model is compiled
 -- (dbt does it just before running it) and written as constants: a filter on constants
 -- reaches the raw table's scan, which is in file order, and skips the other files' row
--- groups.
+-- groups. The codes of the rows it deletes are logged for int_accounts__distributor_links
+-- (macros/incremental_customer_variants.sql).
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ customer_variants_prune() }}",
+    post_hook="{{ customer_variants_log_build() }}",
 ) }}
 {%- set version = customer_variants_version() %}
 with

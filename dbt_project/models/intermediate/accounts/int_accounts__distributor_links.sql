@@ -7,7 +7,68 @@
 --   name + postcode (refused when house numbers differ).
 -- Customers that match no CRM account (account_id null, match_method 'unmatched') buy the
 -- category but are not in the CRM: prospects, or the review queue for a human override.
+-- The customer's matching keys are kept in the last columns.
+--
+-- Incremental by customer code (macros/incremental_links.sql,
+-- macros/incremental_distributor_links.sql): rolling 10.6 M per-file spellings up, then
+-- normalizing 875 k codes and joining them to the CRM's keys took 5 s at 1M accounts each
+-- night. A night recomputes
+--   - the codes with spellings in a file that arrived since the last build, or in a file
+--     that left (the variants log the codes of the rows they delete): refreshed, every
+--     spelling of theirs rolled up again and normalized;
+--   - the codes whose crosswalk row changed, or which carry a matching key whose CRM
+--     account, house number or ambiguity changed in int_accounts__match_keys (redecided,
+--     from their stored row and keys);
+-- and every code when the variants log is missing or says a build rewrote every row, when
+-- the model's SQL or the macros it renders (link_confidence among them) changed, there is no
+-- state, or on --full-refresh. The result equals a full build's
+-- (tests/test_incremental_nights.py).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='distributor_customer_id',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ distributor_links_pre_hook() }}",
+    post_hook="{{ distributor_links_post_hook() }}",
+) }}
+{%- set key_types = distributor_links_key_types() %}
+{%- set plan = distributor_links_plan(distributor_links_version()) %}
+{%- set customer_columns = [
+    'distributor_id', 'distributor_account_code', 'customer_name', 'customer_name_normalized',
+    'customer_address', 'customer_postcode', 'customer_city', 'customer_siret',
+    'customer_phone_normalized', 'line_count', 'first_sale_date', 'last_sale_date',
+] %}
+{%- set key_columns = ['street_number', 'name_postcode_number_key', 'name_postcode_key'] %}
 with
+{%- if not plan['rebuilds_all'] %}
+
+changed_codes as (
+
+    -- codes with spellings in the files that arrived since the last build, or in the files
+    -- that left (logged by the variants' builds)
+    {%- if plan['new_files'] %}
+    select
+        distributor_id,
+        distributor_account_code
+    from {{ ref('int_accounts__distributor_customer_variants') }}
+    where file_hash in ({{ sql_string_list(plan['new_files']) }})
+    {%- else %}
+    select
+        cast(null as {{ dbt.type_string() }}) as distributor_id,
+        cast(null as {{ dbt.type_string() }}) as distributor_account_code
+    where 1 = 0
+    {%- endif %}
+    {%- if plan['builds'] %}
+    union
+    select
+        distributor_id,
+        distributor_account_code
+    from {{ customer_variants_removed_relation(ref('int_accounts__distributor_customer_variants')) }}
+    where build_id in ({{ sql_string_list(plan['builds']) }})
+    {%- endif %}
+
+),
+{%- endif %}
 
 variants as (
 
@@ -21,7 +82,16 @@ variants as (
         min(first_sale_date) as first_sale_date,
         max(last_sale_date) as last_sale_date,
         max(last_loaded_at) as last_loaded_at
-    from {{ ref('int_accounts__distributor_customer_variants') }}
+    from {{ ref('int_accounts__distributor_customer_variants') }} as spellings
+    {%- if not plan['rebuilds_all'] %}
+    where exists (
+        select 1
+        from changed_codes
+        where
+            changed_codes.distributor_id = spellings.distributor_id
+            and changed_codes.distributor_account_code = spellings.distributor_account_code
+    )
+    {%- endif %}
     group by
         {{ customer_spelling_columns() | join(',\n        ') }}
 
@@ -89,39 +159,12 @@ customers as (
 
 ),
 
-keyed as (
+refreshed as (
 
     select
         *,
-        {{ street_number('customer_address') }} as street_number,
-        customer_siret as siret_key,
-        {{ normalize_phone('customer_phone') }} as phone_key,
-        {{ normalize_name('customer_name') }} as customer_name_normalized,
-        {{ name_postcode_keys('customer_name', 'customer_postcode', 'customer_address') }}
+        {{ distributor_links_key_columns() }}
     from customers
-
-),
-
-linked as (
-
-    select
-        {{ surrogate_key(['keyed.distributor_id', 'keyed.distributor_account_code']) }}
-            as distributor_customer_id,
-        keyed.distributor_id,
-        keyed.distributor_account_code,
-        keyed.customer_name,
-        keyed.customer_name_normalized,
-        keyed.customer_address,
-        keyed.customer_postcode,
-        keyed.customer_city,
-        keyed.customer_siret,
-        keyed.phone_key as customer_phone_normalized,
-        keyed.line_count,
-        keyed.first_sale_date,
-        keyed.last_sale_date,
-        {{ crm_link_columns(['siret', 'phone', 'name_postcode_number', 'name_postcode']) }}
-    from keyed
-    {{ crm_link_joins(['siret', 'phone', 'name_postcode_number', 'name_postcode']) }}
 
 ),
 
@@ -139,6 +182,86 @@ crosswalk as (
         match_probability,
         evidence
     from ({{ account_crosswalk('distributor:') }}) as crosswalk_rows
+
+),
+{%- if plan['rebuilds_all'] %}
+
+customer_keys as (
+
+    select
+        {{ (customer_columns + key_columns) | join(',\n        ') }}
+    from refreshed
+
+),
+{%- else %}
+{%- if plan['compare_keys'] %}
+
+changed_match_keys as (
+
+    {{ link_changed_match_keys(key_types) }}
+
+),
+{%- endif %}
+
+redecided as (
+
+    {{ link_records_to_redecide(
+        ['distributor_id', 'distributor_account_code'], 'crosswalk',
+        "stored.distributor_id = crosswalk.distributor_id and "
+            ~ "stored.distributor_account_code = crosswalk.distributor_account_code",
+        'distributor_id', distributor_links_stored_keys(), plan['compare_keys']) }}
+
+),
+
+customer_keys as (
+
+    select
+        {{ (customer_columns + key_columns) | join(',\n        ') }}
+    from refreshed
+    union all
+    select
+        {{ (customer_columns + key_columns) | join(',\n        ') }}
+    from {{ this }} as stored
+    where
+        exists (
+            select 1
+            from redecided
+            where
+                redecided.distributor_id = stored.distributor_id
+                and redecided.distributor_account_code = stored.distributor_account_code
+        )
+        and not exists (
+            select 1
+            from changed_codes
+            where
+                changed_codes.distributor_id = stored.distributor_id
+                and changed_codes.distributor_account_code = stored.distributor_account_code
+        )
+
+),
+{%- endif %}
+
+keyed as (
+
+    select
+        *,
+        customer_siret as siret_key,
+        customer_phone_normalized as phone_key
+    from customer_keys
+
+),
+
+linked as (
+
+    select
+        {{ surrogate_key(['keyed.distributor_id', 'keyed.distributor_account_code']) }}
+            as distributor_customer_id,
+        {%- for column in customer_columns + key_columns %}
+        keyed.{{ column }},
+        {%- endfor %}
+        {{ crm_link_columns(key_types) }}
+    from keyed
+    {{ crm_link_joins(key_types) }}
 
 ),
 
@@ -175,7 +298,8 @@ decided as (
         last_sale_date,
         {{ link_decision_columns() }},
         has_conflicting_keys,
-        has_ambiguous_candidates
+        has_ambiguous_candidates,
+        {{ key_columns | join(',\n        ') }}
     from joined
 
 ),
@@ -183,8 +307,30 @@ decided as (
 final as (
 
     select
-        *,
-        account_id is not null as is_linked
+        distributor_customer_id,
+        distributor_id,
+        distributor_account_code,
+        customer_name,
+        customer_name_normalized,
+        customer_address,
+        customer_postcode,
+        customer_city,
+        customer_siret,
+        customer_phone_normalized,
+        line_count,
+        first_sale_date,
+        last_sale_date,
+        account_id,
+        match_method,
+        match_confidence,
+        match_rule,
+        match_evidence,
+        has_conflicting_keys,
+        has_ambiguous_candidates,
+        account_id is not null as is_linked,
+        -- the customer's matching keys besides its siret and phone (as in
+        -- int_accounts__match_keys): a night finds here the codes a changed CRM key concerns
+        {{ key_columns | join(',\n        ') }}
     from decided
 
 )

@@ -5,45 +5,52 @@
 -- every record it has. A record it does not have (a database built without the linking
 -- step) falls back to deterministic rules: siret, then normalized registered name +
 -- postcode + house number, then name + postcode (refused when house numbers differ).
--- Unmatched records are establishments of the zone that are not in the CRM.
+-- Unmatched records are establishments of the zone that are not in the CRM. The record's
+-- matching keys besides its siret are kept in the last columns.
+--
+-- Incremental by record (macros/incremental_links.sql, macros/incremental_external_links.sql):
+-- normalizing 654 k records and joining them to the CRM's keys took 1.5 s at 1M accounts
+-- each night. The register arrives as a snapshot that replaces every record (and its
+-- loaded_at): a night that loads one rebuilds every record. Other nights recompute only the
+-- records whose crosswalk row changed, or which carry a matching key whose CRM account,
+-- house number or ambiguity changed in int_accounts__match_keys (redecided, from their
+-- stored row and keys). Everything is rebuilt as well when the model's SQL, the macros it
+-- renders (link_confidence among them) or the staging view changed, there is no state, or
+-- on --full-refresh. The result equals a full build's (tests/test_incremental_nights.py).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='external_id',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ external_links_pre_hook() }}",
+    post_hook="{{ external_links_post_hook() }}",
+) }}
+{%- set key_types = external_links_key_types() %}
+{%- set plan = external_links_plan(external_links_version()) %}
+{%- set record_columns = [
+    'external_id', 'siret', 'company_name', 'address', 'postcode', 'city', 'department_code',
+    'naf_code', 'employees', 'revenue_band', 'estimated_category_spend_eur', 'zone_population',
+    'loaded_at',
+] %}
+{%- set key_columns = ['street_number', 'name_postcode_number_key', 'name_postcode_key'] %}
 with
 
 firmographics as (
 
     select * from {{ ref('stg_external__firmographics') }}
+    {%- if not plan['rebuilds_all'] %}
+    -- the register did not change: no record is read again
+    where 1 = 0
+    {%- endif %}
 
 ),
 
-keyed as (
+refreshed as (
 
     select
         *,
-        {{ street_number('address') }} as street_number,
-        siret as siret_key,
-        {{ name_postcode_keys('company_name', 'postcode', 'address') }}
+        {{ external_links_key_columns() }}
     from firmographics
-
-),
-
-linked as (
-
-    select
-        keyed.external_id,
-        keyed.siret,
-        keyed.company_name,
-        keyed.address,
-        keyed.postcode,
-        keyed.city,
-        keyed.department_code,
-        keyed.naf_code,
-        keyed.employees,
-        keyed.revenue_band,
-        keyed.estimated_category_spend_eur,
-        keyed.zone_population,
-        keyed.loaded_at,
-        {{ crm_link_columns(['siret', 'name_postcode_number', 'name_postcode']) }}
-    from keyed
-    {{ crm_link_joins(['siret', 'name_postcode_number', 'name_postcode']) }}
 
 ),
 
@@ -57,6 +64,67 @@ crosswalk as (
         match_probability,
         evidence
     from ({{ account_crosswalk('external') }}) as crosswalk_rows
+
+),
+{%- if plan['rebuilds_all'] %}
+
+record_keys as (
+
+    select
+        {{ (record_columns + key_columns) | join(',\n        ') }}
+    from refreshed
+
+),
+{%- else %}
+{%- if plan['compare_keys'] %}
+
+changed_match_keys as (
+
+    {{ link_changed_match_keys(key_types) }}
+
+),
+{%- endif %}
+
+redecided as (
+
+    {{ link_records_to_redecide(
+        ['external_id'], 'crosswalk', 'stored.external_id = crosswalk.external_id',
+        'external_id', external_links_stored_keys(), plan['compare_keys']) }}
+
+),
+
+record_keys as (
+
+    select
+        {{ (record_columns + key_columns) | join(',\n        ') }}
+    from refreshed
+    union all
+    select
+        {{ (record_columns + key_columns) | join(',\n        ') }}
+    from {{ this }}
+    where external_id in (select external_id from redecided)
+
+),
+{%- endif %}
+
+keyed as (
+
+    select
+        *,
+        siret as siret_key
+    from record_keys
+
+),
+
+linked as (
+
+    select
+        {%- for column in record_columns + key_columns %}
+        keyed.{{ column }},
+        {%- endfor %}
+        {{ crm_link_columns(key_types) }}
+    from keyed
+    {{ crm_link_joins(key_types) }}
 
 ),
 
@@ -89,7 +157,8 @@ decided as (
         loaded_at,
         {{ link_decision_columns() }},
         has_conflicting_keys,
-        has_ambiguous_candidates
+        has_ambiguous_candidates,
+        {{ key_columns | join(',\n        ') }}
     from joined
 
 ),
@@ -97,8 +166,18 @@ decided as (
 final as (
 
     select
-        *,
-        account_id is not null as is_linked
+        {{ record_columns | join(',\n        ') }},
+        account_id,
+        match_method,
+        match_confidence,
+        match_rule,
+        match_evidence,
+        has_conflicting_keys,
+        has_ambiguous_candidates,
+        account_id is not null as is_linked,
+        -- the record's matching keys besides its siret (as in int_accounts__match_keys): a
+        -- night finds here the records a changed CRM key concerns
+        {{ key_columns | join(',\n        ') }}
     from decided
 
 )
