@@ -22,11 +22,13 @@
 
 {#- The loaded files of raw.external_firmographics, one row each (file_key). -#}
 {% macro external_links_files() -%}
-    select distinct
+    select
         {{ dbt.concat([
             "_file_hash", "'@'", "cast(_loaded_at as " ~ dbt.type_string() ~ ")"
         ]) }} as file_key
-    from {{ source('raw', 'external_firmographics') }}
+    from (
+        select distinct _file_hash, _loaded_at from {{ source('raw', 'external_firmographics') }}
+    ) as files
 {%- endmacro %}
 
 

@@ -13,11 +13,13 @@
 
 {#- The loaded files of raw.online_presence, one row each (file_key). -#}
 {% macro online_links_files() -%}
-    select distinct
+    select
         {{ dbt.concat([
             "_file_hash", "'@'", "cast(_loaded_at as " ~ dbt.type_string() ~ ")"
         ]) }} as file_key
-    from {{ source('raw', 'online_presence') }}
+    from (
+        select distinct _file_hash, _loaded_at from {{ source('raw', 'online_presence') }}
+    ) as files
 {%- endmacro %}
 
 
