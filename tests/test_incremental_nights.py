@@ -9,8 +9,9 @@ must drop the replaced file's lines), October's files (the reporting month, and 
 rolling 12-month window, moves on; new customer codes get linked) and a corrected product
 master (a product's pack size changes: lines already converted with it must be converted
 again) and a human link override that moves an existing customer code, whose lines are
-all in files of night 1, to another account (those lines must be linked again), and a
-corrected CRM snapshot in which an account takes another account's phone and siret (those
+all in files of night 1, to another account (those lines must be linked again), another
+that rejects a register record's link (only its crosswalk row changes), the sample API's new
+listing and new version of a listing, and a corrected CRM snapshot in which an account takes another account's phone and siret (those
 keys become ambiguous, the account's own phone key disappears: records that did not change
 themselves must be decided again). Each night runs the stages the nightly job runs
 (ingestion, dbt build with the incremental models, quality checks, publish). Then the same
@@ -225,6 +226,26 @@ def _publish_listings(warehouse: Path) -> None:
             f.write(json.dumps(record) + "\n")
 
 
+def _reject_a_register_link(
+    settings: Settings, overrides: Path, crm_edit: dict[str, str]
+) -> tuple[str, str]:
+    """Append to the overrides file the rejection of a register record's link (a record the
+    CRM edit does not concern, which night 2 does not load again): only its crosswalk row
+    changes. (external_id, the account it was linked to)."""
+    with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        external_id, account_id = con.execute(
+            "SELECT external_id, account_id FROM intermediate.int_accounts__external_links "
+            "WHERE account_id NOT IN (?, ?) AND NOT has_ambiguous_candidates "
+            "AND siret NOT IN (SELECT siret FROM staging.stg_crm__accounts "
+            "WHERE account_id IN (?, ?) AND siret IS NOT NULL) "
+            "ORDER BY external_id LIMIT 1",
+            [crm_edit["shared"], crm_edit["edited"]] * 2,
+        ).fetchone()
+    with overrides.open("a", encoding="utf-8") as f:
+        f.write(f"external,{external_id},,reject,test: not this establishment\n")
+    return external_id, account_id
+
+
 def _night(settings: Settings, run_id: str, full_refresh: bool = False) -> None:
     from orchestration import stages
     from orchestration.cli import sample_online_api
@@ -333,6 +354,9 @@ def nights(tmp_path_factory, online_api_url):
                 _mark_kept_lines(settings)
                 relinked = _relink_a_customer(settings, warehouse / "link_overrides.csv")
                 crm_edit = _edit_crm(settings, landing)
+                rejected = _reject_a_register_link(
+                    settings, warehouse / "link_overrides.csv", crm_edit
+                )
                 _publish_listings(warehouse)
             _night(settings, f"night-{number}")
         incremental = _published(settings.published_db, tmp_path_factory.mktemp("inc"))
@@ -373,6 +397,7 @@ def nights(tmp_path_factory, online_api_url):
             "market_purchases": market_purchases,
             "link_sql": link_sql,
             "crm_edit": crm_edit,
+            "rejected": rejected,
         }
     finally:
         for name, value in previous.items():
@@ -422,8 +447,8 @@ def test_incremental_market_purchases_equal_the_full_refresh(nights):
 
 def test_incremental_link_models_equal_the_full_refresh(nights):
     """The three link tables, updated record by record on night 2 (new codes and listings,
-    a relinked code, a CRM edit that makes keys of unchanged records ambiguous), equal the
-    full refresh's, every column."""
+    a relinked code, a rejected register link, a CRM edit that makes keys of unchanged
+    records ambiguous), equal the full refresh's, every column."""
     con = duckdb.connect()
     con.execute(f"ATTACH '{nights['market_purchases']}' AS inc (READ_ONLY)")
     con.execute(f"ATTACH '{nights['settings'].working_db}' AS fr (READ_ONLY)")
@@ -447,6 +472,12 @@ def test_incremental_link_models_equal_the_full_refresh(nights):
             differences[model] = extra
     # rows only in the incremental table, rows only in the full refresh's, per model
     assert differences == {}
+    external_id, _ = nights["rejected"]
+    assert con.execute(
+        "SELECT account_id IS NULL AND match_rule = 'override_reject' "
+        "FROM inc.intermediate.int_accounts__external_links WHERE external_id = ?",
+        [external_id],
+    ).fetchone() == (True,)
     for model, sql in nights["link_sql"].items():
         # night 2 took the incremental path: stored records decided again, not a rebuild
         assert "redecided as (" in sql, model
