@@ -128,3 +128,56 @@
     {%- endif %}
     {%- endif %}
 {%- endmacro %}
+
+
+{#- The CTE of the refreshed codes, followed by a comma (nothing when every code is
+    rebuilt): codes with spellings in the files that arrived since the last build, or in the
+    files that left (logged by the variants' builds). -#}
+{% macro distributor_links_changed_codes_cte(plan) -%}
+    {%- if not plan['rebuilds_all'] %}
+changed_codes as (
+
+    {%- if plan['new_files'] %}
+    select
+        distributor_id,
+        distributor_account_code
+    from {{ distributor_links_variants() }}
+    where file_hash in ({{ sql_string_list(plan['new_files']) }})
+    {%- else %}
+    select
+        cast(null as {{ dbt.type_string() }}) as distributor_id,
+        cast(null as {{ dbt.type_string() }}) as distributor_account_code
+    where 1 = 0
+    {%- endif %}
+    {%- if plan['builds'] %}
+    union
+    select
+        distributor_id,
+        distributor_account_code
+    from {{ customer_variants_removed_relation(distributor_links_variants()) }}
+    where build_id in ({{ sql_string_list(plan['builds']) }})
+    {%- endif %}
+
+),
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- The spellings the model rolls up: every one, or those of the refreshed codes. -#}
+{% macro distributor_links_spellings(plan) -%}
+    {%- if plan['rebuilds_all'] -%}
+    {{ distributor_links_variants() }}
+    {%- else -%}
+    (
+        select *
+        from {{ distributor_links_variants() }} as spellings
+        where exists (
+            select 1
+            from changed_codes
+            where
+                changed_codes.distributor_id = spellings.distributor_id
+                and changed_codes.distributor_account_code = spellings.distributor_account_code
+        )
+    ) as spellings
+    {%- endif -%}
+{%- endmacro %}

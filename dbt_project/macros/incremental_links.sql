@@ -208,3 +208,55 @@
 {% macro list_minus(a, b) -%}
     {{- return(a | reject('in', b) | list) -}}
 {%- endmacro %}
+
+
+{#- The CTEs of the records to decide again (changed_match_keys when the keys may have
+    changed, redecided), each followed by a comma; nothing when every record is rebuilt.
+    Rendered by a macro so that the model's full-build SQL has no template block between
+    its CTEs. -#}
+{% macro link_redecide_ctes(plan, key_types, id_columns, crosswalk_on, presence_column,
+        stored_keys) -%}
+    {%- if not plan['rebuilds_all'] %}
+    {%- if plan['compare_keys'] %}
+changed_match_keys as (
+
+    {{ link_changed_match_keys(key_types) }}
+
+),
+    {%- endif %}
+
+redecided as (
+
+    {{ link_records_to_redecide(
+        id_columns, 'crosswalk', crosswalk_on, presence_column, stored_keys,
+        plan['compare_keys']) }}
+
+),
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- The stored rows of the records to decide again, as a union all branch of the model's
+    keyed records (columns: the record's columns and keys), minus the refreshed ones
+    (not_refreshed: a condition on the stored row, alias stored); nothing when every record
+    is rebuilt. -#}
+{% macro link_stored_records(plan, columns, id_columns, not_refreshed='true') -%}
+    {%- if not plan['rebuilds_all'] %}
+    union all
+    select
+        {%- for column in columns %}
+        stored.{{ column }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from {{ this }} as stored
+    where
+        exists (
+            select 1
+            from redecided
+            where
+                {%- for column in id_columns %}
+                redecided.{{ column }} = stored.{{ column }}{{ " and" if not loop.last }}
+                {%- endfor %}
+        )
+        and {{ not_refreshed }}
+    {%- endif %}
+{%- endmacro %}

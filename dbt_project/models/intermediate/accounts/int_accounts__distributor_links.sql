@@ -40,35 +40,8 @@
 ] %}
 {%- set key_columns = ['street_number', 'name_postcode_number_key', 'name_postcode_key'] %}
 with
-{%- if not plan['rebuilds_all'] %}
 
-changed_codes as (
-
-    -- codes with spellings in the files that arrived since the last build, or in the files
-    -- that left (logged by the variants' builds)
-    {%- if plan['new_files'] %}
-    select
-        distributor_id,
-        distributor_account_code
-    from {{ ref('int_accounts__distributor_customer_variants') }}
-    where file_hash in ({{ sql_string_list(plan['new_files']) }})
-    {%- else %}
-    select
-        cast(null as {{ dbt.type_string() }}) as distributor_id,
-        cast(null as {{ dbt.type_string() }}) as distributor_account_code
-    where 1 = 0
-    {%- endif %}
-    {%- if plan['builds'] %}
-    union
-    select
-        distributor_id,
-        distributor_account_code
-    from {{ customer_variants_removed_relation(ref('int_accounts__distributor_customer_variants')) }}
-    where build_id in ({{ sql_string_list(plan['builds']) }})
-    {%- endif %}
-
-),
-{%- endif %}
+{{ distributor_links_changed_codes_cte(plan) }}
 
 variants as (
 
@@ -82,16 +55,7 @@ variants as (
         min(first_sale_date) as first_sale_date,
         max(last_sale_date) as last_sale_date,
         max(last_loaded_at) as last_loaded_at
-    from {{ ref('int_accounts__distributor_customer_variants') }} as spellings
-    {%- if not plan['rebuilds_all'] %}
-    where exists (
-        select 1
-        from changed_codes
-        where
-            changed_codes.distributor_id = spellings.distributor_id
-            and changed_codes.distributor_account_code = spellings.distributor_account_code
-    )
-    {%- endif %}
+    from {{ distributor_links_spellings(plan) }}
     group by
         {{ customer_spelling_columns() | join(',\n        ') }}
 
@@ -184,62 +148,24 @@ crosswalk as (
     from ({{ account_crosswalk('distributor:') }}) as crosswalk_rows
 
 ),
-{%- if plan['rebuilds_all'] %}
+{{ link_redecide_ctes(
+    plan, key_types, ['distributor_id', 'distributor_account_code'],
+    "stored.distributor_id = crosswalk.distributor_id and "
+        ~ "stored.distributor_account_code = crosswalk.distributor_account_code",
+    'distributor_id', distributor_links_stored_keys()) }}
 
 customer_keys as (
 
     select
         {{ (customer_columns + key_columns) | join(',\n        ') }}
     from refreshed
+    {{- link_stored_records(
+        plan, customer_columns + key_columns, ['distributor_id', 'distributor_account_code'],
+        'not exists (select 1 from changed_codes where '
+            ~ 'changed_codes.distributor_id = stored.distributor_id and '
+            ~ 'changed_codes.distributor_account_code = stored.distributor_account_code)') }}
 
 ),
-{%- else %}
-{%- if plan['compare_keys'] %}
-
-changed_match_keys as (
-
-    {{ link_changed_match_keys(key_types) }}
-
-),
-{%- endif %}
-
-redecided as (
-
-    {{ link_records_to_redecide(
-        ['distributor_id', 'distributor_account_code'], 'crosswalk',
-        "stored.distributor_id = crosswalk.distributor_id and "
-            ~ "stored.distributor_account_code = crosswalk.distributor_account_code",
-        'distributor_id', distributor_links_stored_keys(), plan['compare_keys']) }}
-
-),
-
-customer_keys as (
-
-    select
-        {{ (customer_columns + key_columns) | join(',\n        ') }}
-    from refreshed
-    union all
-    select
-        {{ (customer_columns + key_columns) | join(',\n        ') }}
-    from {{ this }} as stored
-    where
-        exists (
-            select 1
-            from redecided
-            where
-                redecided.distributor_id = stored.distributor_id
-                and redecided.distributor_account_code = stored.distributor_account_code
-        )
-        and not exists (
-            select 1
-            from changed_codes
-            where
-                changed_codes.distributor_id = stored.distributor_id
-                and changed_codes.distributor_account_code = stored.distributor_account_code
-        )
-
-),
-{%- endif %}
 
 keyed as (
 
@@ -256,9 +182,7 @@ linked as (
     select
         {{ surrogate_key(['keyed.distributor_id', 'keyed.distributor_account_code']) }}
             as distributor_customer_id,
-        {%- for column in customer_columns + key_columns %}
-        keyed.{{ column }},
-        {%- endfor %}
+        keyed.{{ (customer_columns + key_columns) | join(',\n        keyed.') }},
         {{ crm_link_columns(key_types) }}
     from keyed
     {{ crm_link_joins(key_types) }}

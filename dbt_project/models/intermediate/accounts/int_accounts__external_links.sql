@@ -37,11 +37,9 @@ with
 
 firmographics as (
 
+    -- none on a night that did not load the register again
     select * from {{ ref('stg_external__firmographics') }}
-    {%- if not plan['rebuilds_all'] %}
-    -- the register did not change: no record is read again
-    where 1 = 0
-    {%- endif %}
+    where {{ 'true' if plan['rebuilds_all'] else 'false' }}
 
 ),
 
@@ -66,46 +64,18 @@ crosswalk as (
     from ({{ account_crosswalk('external') }}) as crosswalk_rows
 
 ),
-{%- if plan['rebuilds_all'] %}
+{{ link_redecide_ctes(
+    plan, key_types, ['external_id'], 'stored.external_id = crosswalk.external_id',
+    'external_id', external_links_stored_keys()) }}
 
 record_keys as (
 
     select
         {{ (record_columns + key_columns) | join(',\n        ') }}
     from refreshed
+    {{- link_stored_records(plan, record_columns + key_columns, ['external_id']) }}
 
 ),
-{%- else %}
-{%- if plan['compare_keys'] %}
-
-changed_match_keys as (
-
-    {{ link_changed_match_keys(key_types) }}
-
-),
-{%- endif %}
-
-redecided as (
-
-    {{ link_records_to_redecide(
-        ['external_id'], 'crosswalk', 'stored.external_id = crosswalk.external_id',
-        'external_id', external_links_stored_keys(), plan['compare_keys']) }}
-
-),
-
-record_keys as (
-
-    select
-        {{ (record_columns + key_columns) | join(',\n        ') }}
-    from refreshed
-    union all
-    select
-        {{ (record_columns + key_columns) | join(',\n        ') }}
-    from {{ this }}
-    where external_id in (select external_id from redecided)
-
-),
-{%- endif %}
 
 keyed as (
 
@@ -119,9 +89,7 @@ keyed as (
 linked as (
 
     select
-        {%- for column in record_columns + key_columns %}
-        keyed.{{ column }},
-        {%- endfor %}
+        keyed.{{ (record_columns + key_columns) | join(',\n        keyed.') }},
         {{ crm_link_columns(key_types) }}
     from keyed
     {{ crm_link_joins(key_types) }}

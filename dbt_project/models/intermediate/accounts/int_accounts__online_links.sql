@@ -73,58 +73,27 @@ crosswalk as (
 
 ),
 
-{%- if plan['rebuilds_all'] %}
-
-keyed as (
-
-    select * from refreshed
-
-),
-{%- else %}
-{%- if plan['compare_keys'] %}
-
-changed_match_keys as (
-
-    {{ link_changed_match_keys(key_types) }}
-
-),
-{%- endif %}
-
-redecided as (
-
-    {{ link_records_to_redecide(
-        ['listing_id'], 'crosswalk',
-        "stored.listing_id = crosswalk.listing_id and "
-            ~ dbt.concat(["'online:'", "stored.platform"]) ~ " = crosswalk.source",
-        'listing_id', online_links_stored_keys(), plan['compare_keys']) }}
-
-),
+{{ link_redecide_ctes(
+    plan, key_types, ['listing_id'],
+    "stored.listing_id = crosswalk.listing_id and "
+        ~ dbt.concat(["'online:'", "stored.platform"]) ~ " = crosswalk.source",
+    'listing_id', online_links_stored_keys()) }}
 
 keyed as (
 
     select
         {{ (listing_columns + key_columns) | join(',\n        ') }}
     from refreshed
-    union all
-    select
-        {{ (listing_columns + key_columns) | join(',\n        ') }}
-    from {{ this }}
-    where
-        listing_id in (select listing_id from redecided)
-        and not ({{ online_links_refreshed(plan) }})
+    {{- link_stored_records(
+        plan, listing_columns + key_columns, ['listing_id'],
+        'not (' ~ online_links_refreshed(plan, 'stored.listing_id') ~ ')') }}
 
 ),
-{%- endif %}
 
 linked as (
 
     select
-        {%- for column in listing_columns %}
-        keyed.{{ column }},
-        {%- endfor %}
-        {%- for column in key_columns %}
-        keyed.{{ column }},
-        {%- endfor %}
+        keyed.{{ (listing_columns + key_columns) | join(',\n        keyed.') }},
         {{ crm_link_columns(key_types) }}
     from keyed
     {{ crm_link_joins(key_types) }}
