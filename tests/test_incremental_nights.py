@@ -28,6 +28,7 @@ import csv
 import json
 import os
 import shutil
+import subprocess
 from datetime import date, datetime
 from pathlib import Path
 
@@ -545,3 +546,51 @@ def test_a_new_own_category_rebuilds_every_pair(nights, tmp_path, run_dbt, monke
     assert changed > 0
     assert _differences_from_full_build(run_dbt, settings, tmp_path / "full") == 0
     assert "fact_build_id in" not in _compiled_market_purchases(tmp_path / "night")
+
+
+def test_a_data_test_is_not_run_again_on_the_inputs_it_passed_on(nights, tmp_path, run_dbt):
+    """A data test reading only fingerprinted inputs (here the calls staging view over the raw
+    call log) is not run again while its inputs are those it last passed on; a delivery of
+    the call log runs it again, a failure is reported, and reported again the next night
+    (a failing test is never skipped). A test of a table rebuilt every night always runs."""
+    settings = nights["settings"]
+    calls_unique = "unique_stg_crm__calls_call_id"
+    skipped = ": inputs unchanged since it last passed, not run again"
+
+    def dbt_test(name: str) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
+        target = tmp_path / name
+        completed = run_dbt(
+            settings, target, "test", "--select", "stg_crm__calls", "account_scorecard"
+        )
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        return completed, {r["unique_id"].split(".")[2]: r for r in results}
+
+    completed, results = dbt_test("unchanged")
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    assert f"{calls_unique}{skipped}" in completed.stdout
+    assert "unique_account_scorecard_account_id" in results
+    assert f"unique_account_scorecard_account_id{skipped}" not in completed.stdout
+
+    with duckdb.connect(str(settings.working_db)) as con:
+        # the call log delivered again, with one call twice
+        con.execute("INSERT INTO raw.call_log SELECT * FROM raw.call_log LIMIT 1")
+        con.execute(
+            "UPDATE raw.file_deliveries SET loaded_at = loaded_at + INTERVAL 1 DAY "
+            "WHERE source = 'call_log' AND status = 'loaded'"
+        )
+    try:
+        for night in ("duplicate", "duplicate_again"):
+            completed, results = dbt_test(night)
+            assert f"{calls_unique}{skipped}" not in completed.stdout
+            assert results[calls_unique]["status"] == "fail", night
+            assert results[calls_unique]["failures"] == 1
+    finally:
+        with duckdb.connect(str(settings.working_db)) as con:
+            con.execute(
+                "DELETE FROM raw.call_log WHERE rowid = (SELECT max(rowid) FROM raw.call_log)"
+            )
+    completed, results = dbt_test("fixed")
+    assert results[calls_unique]["status"] == "pass"
+    assert f"{calls_unique}{skipped}" not in completed.stdout
+    completed, results = dbt_test("fixed_again")
+    assert f"{calls_unique}{skipped}" in completed.stdout

@@ -297,13 +297,28 @@
 
 
 {#- Post-hook, before sell_out_lines_record_state: log the pairs of the inserted lines, or
-    that every line was rewritten (a build without state, or a changed configuration). -#}
+    that every line was rewritten (a build without state, or a changed configuration).
+    The inserted lines are read from the adapter's staging table of the insert when it can
+    be found (a few hundred thousand rows), else found again in the fact by the predicate
+    (a pass over every line). -#}
 {% macro sell_out_lines_log_touched() -%}
     {%- set lines = none %}
     {%- if sell_out_lines_has_state() and execute %}
         {%- set lines = sell_out_lines_saved_changes() %}
     {%- endif %}
-    {%- if lines is not none %}
+    {%- set inserted = sell_out_lines_inserted_relation() if lines is not none else none %}
+    {%- if inserted is not none %}
+    {{ sell_out_lines_create_touched() }};
+    insert into {{ sell_out_lines_touched_relation() }}
+        (fact_build_id, account_id, sale_month, rewrote_all)
+    select distinct
+        '{{ invocation_id }}' as fact_build_id,
+        account_id,
+        sale_month,
+        false as rewrote_all
+    from {{ inserted }}
+    where account_id is not null
+    {%- elif lines is not none %}
     {{ sell_out_lines_log_touched_pairs(lines) }}
     {%- else %}
     {{ sell_out_lines_create_touched() }};
@@ -311,6 +326,25 @@
         (fact_build_id, account_id, sale_month, rewrote_all)
     values ('{{ invocation_id }}', null, null, true)
     {%- endif %}
+{%- endmacro %}
+
+
+{#- The table this build's new lines were staged in before dbt appended them to the model
+    (dbt-duckdb: a temporary table <model>__dbt_tmp<time>, dropped after the post-hooks
+    inside the transaction), or none when it cannot be told apart. -#}
+{% macro sell_out_lines_inserted_relation() -%}
+    {{ return(adapter.dispatch('sell_out_lines_inserted_relation', 'account_rtm')()) }}
+{%- endmacro %}
+
+{% macro default__sell_out_lines_inserted_relation() -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro duckdb__sell_out_lines_inserted_relation() -%}
+    {%- set staged = run_query(
+        "select table_name from duckdb_tables() where temporary and table_name like '"
+        ~ this.identifier ~ "\\_\\_dbt\\_tmp%' escape '\\'").rows %}
+    {{ return(adapter.quote(staged[0][0]) if staged | length == 1 else none) }}
 {%- endmacro %}
 
 
