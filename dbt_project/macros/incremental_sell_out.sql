@@ -150,12 +150,32 @@
 
 
 {#- First pre-hook: tonight's changes, kept in <model>__changes (the hooks after it, the
-    line-key test and the next night read them). -#}
+    line-key test and the next night read them). The model's compilation, just before,
+    already computed them into <model>__changes_pending, tagged with this invocation: they
+    are taken from there (a pass over the state tables saved). Pending changes of another
+    invocation (a `dbt compile` or `dbt docs generate` since) are not: they are computed
+    again. -#}
 {% macro sell_out_lines_save_changes() -%}
     {%- if sell_out_lines_has_state() %}
+    {%- set pending = sell_out_lines_pending_relation() %}
+    {%- set compiled_now = execute and catalog_has_relation(pending) and run_query(
+        "select count(*) from " ~ pending ~ " where invocation_id = '" ~ invocation_id ~ "'"
+        ).rows[0][0] > 0 %}
     create or replace table {{ sell_out_lines_changes_relation() }} as
+    {%- if compiled_now %}
+    select kind, key1, key2 from {{ pending }}
+    where kind is not null
+    {%- else %}
     {{ sell_out_lines_changes() }}
     {%- endif %}
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Tonight's changes as the model's compilation computed them (sell_out_lines_to_insert),
+    with the invocation that computed them (a row with null kind when there are none). -#}
+{% macro sell_out_lines_pending_relation() -%}
+    {{ return(this.incorporate(path={"identifier": this.identifier ~ "__changes_pending"})) }}
 {%- endmacro %}
 
 
@@ -230,12 +250,19 @@
 
 
 {#- The model's filter: which lines to (re)insert tonight, the lines the pre-hook deletes
-    (the same changes, read when the model is compiled, which dbt does just before running
-    it, once its parents are built; the pre-hooks compute them again and save them). -#}
+    (the same changes, computed when the model is compiled, which dbt does just before
+    running it, once its parents are built, and kept as pending for the pre-hook to save). -#}
 {% macro sell_out_lines_to_insert() -%}
     {%- if sell_out_lines_has_state() and execute %}
+    {%- set pending = sell_out_lines_pending_relation() %}
+    {%- do run_query(
+        "create or replace table " ~ pending ~ " as select '" ~ invocation_id
+        ~ "' as invocation_id, kind, key1, key2 from (" ~ sell_out_lines_changes()
+        ~ ") as changed union all select '" ~ invocation_id
+        ~ "', null, null, null") %}
     {%- set lines = sell_out_lines_selected(
-        run_query(sell_out_lines_changes()).rows, sell_out_lines_changes_relation()) %}
+        run_query("select kind, key1, key2 from " ~ pending ~ " where kind is not null").rows,
+        sell_out_lines_changes_relation()) %}
     {%- if lines is not none %}
     where {{ lines }}
     {%- endif %}

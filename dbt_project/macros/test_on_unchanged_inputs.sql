@@ -73,7 +73,14 @@
     costs no query. -#}
 {% macro test_inputs_are_fingerprinted(node) -%}
     {%- for parent_id in node.depends_on.nodes %}
-        {%- if parent_id not in graph.sources %}
+        {%- if parent_id in graph.sources %}
+            {#- a source is fingerprinted by the ingestion ledger of its source group -#}
+            {%- set group = graph.sources[parent_id].source_name %}
+            {%- if not (graph.sources.values() | selectattr('source_name', 'equalto', group)
+                | selectattr('name', 'equalto', 'file_deliveries') | list) %}
+                {{- return(false) -}}
+            {%- endif %}
+        {%- else %}
             {%- set parent = graph.nodes[parent_id] %}
             {%- set materialized = parent.config.materialized %}
             {%- if materialized == 'view' %}
