@@ -85,7 +85,7 @@ volume_ranks as (
 
     -- Each percentile on the two or three columns it needs, over the accounts with a value,
     -- joined back by account: the seven windows in one select carried every column of the
-    -- row through seven sorts (about 11 thread-seconds at 1M accounts, under 3 this way).
+    -- row through seven sorts (the model's CPU time at 1M accounts: 4.1 s then, 2.4 s).
     select
         account_id,
         percent_rank() over (order by volume_value) as volume_normalized
