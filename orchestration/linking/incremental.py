@@ -150,7 +150,11 @@ def _prepare_cached(con, left: str, right: str, settings: MatchSettings, schema:
     (which deletes only stale ids and inserts only fresh_norm's rows)."""
     install_macros(con, settings.legal_id_pattern)
     for side, table in (("left", left), ("right", right)):
-        run(con, f"CREATE OR REPLACE TEMP TABLE _m_{side}_std AS {standard_columns(con, table)}")
+        # a view when reusing: its rows are read for the few fresh ones and in two joins
+        # on ids, never normalized whole (a copy of every record was 0.25 s at 200k)
+        drop_temp(con, f"_m_{side}_std")
+        run(con, f"CREATE TEMP {'VIEW' if reuse else 'TABLE'} _m_{side}_std AS "
+                 f"{standard_columns(con, table)}")  # fmt: skip
         raw = "struct_pack({}) AS raw".format(", ".join(f"{c} := s.{c}" for c in RAW_COLUMNS))
         drop_temp(con, f"m_{side}_norm")
         if reuse:
