@@ -195,8 +195,13 @@ def _prepare_cached(con, left: str, right: str, settings: MatchSettings, schema:
             run(con,
                 f"CREATE OR REPLACE TEMP TABLE m_{side}_fresh AS SELECT DISTINCT record_id "
                 f"FROM _m_{side}_std")  # fmt: skip
-        fresh = (f"(SELECT * FROM _m_{side}_std WHERE record_id IN "
-                 f"(SELECT record_id FROM m_{side}_fresh))" if reuse else f"_m_{side}_std")  # fmt: skip
+        fresh = f"_m_{side}_std"
+        if reuse:
+            # their rows copied once (normalization reads its input several times)
+            fresh = f"_m_{side}_fresh_std"
+            run(con,
+                f"CREATE OR REPLACE TEMP TABLE {fresh} AS SELECT * FROM _m_{side}_std "
+                f"WHERE record_id IN (SELECT record_id FROM m_{side}_fresh)")  # fmt: skip
         run(con,
             f"CREATE OR REPLACE TEMP TABLE m_{side}_fresh_norm AS SELECT {raw}, n.* "
             f"FROM ({normalized_sql(fresh)}) n JOIN {fresh} s USING (record_id)")  # fmt: skip
