@@ -135,7 +135,7 @@ def dbt_build(settings: Settings, full_refresh: bool = False) -> dict[str, float
     each part's wall time in seconds (the benchmark reports them)."""
     import time
 
-    from orchestration.defs.transform.dbt_assets import dbt_executable
+    from orchestration.defs.transform.manifest import dbt_executable
 
     timings: dict[str, float] = {}
 

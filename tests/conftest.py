@@ -33,7 +33,7 @@ def _run_dbt(settings: Settings, target: Path, *args: str) -> subprocess.Complet
     """dbt on a test warehouse with the company's vars, its artifacts in `target` (its
     run_results.json tells each node's status)."""
     from orchestration.config import DBT_PROJECT_DIR
-    from orchestration.defs.transform.dbt_assets import dbt_executable
+    from orchestration.defs.transform.manifest import dbt_executable
     from orchestration.stages import dbt_environment, dbt_vars
 
     return subprocess.run(

@@ -11,7 +11,7 @@ import dagster as dg
 
 from orchestration.config import REPO_ROOT
 from orchestration.contracts import load_contracts
-from orchestration.defs.transform.dbt_assets import model_layer
+from orchestration.defs.transform.manifest import model_layer
 
 
 def _definitions() -> dg.Definitions:

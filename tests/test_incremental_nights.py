@@ -701,3 +701,60 @@ def test_a_new_own_category_rebuilds_every_pair(nights, tmp_path, run_dbt, monke
     assert changed > 0
     assert _differences_from_full_build(run_dbt, settings, tmp_path / "full") == 0
     assert "fact_build_id in" not in _compiled_market_purchases(tmp_path / "night")
+
+
+def test_a_data_test_is_not_run_again_on_the_inputs_of_its_last_run(nights, tmp_path, run_dbt):
+    """A data test reading only fingerprinted inputs (here the calls staging view over the raw
+    call log) is not run again while its inputs are those of its last run: its last result
+    stands, a pass as a pass and a failure as a failure with its failing-row count. A
+    delivery of the call log runs it again. A test of a table rebuilt every night always
+    runs."""
+    settings = nights["settings"]
+    calls_unique = "unique_stg_crm__calls_call_id"
+
+    def stands(failures: int) -> str:
+        return f"{calls_unique}: inputs unchanged since its last run, its result ({failures} failing rows) stands"
+
+    def dbt_test(name: str) -> tuple[str, dict[str, dict]]:
+        target = tmp_path / name
+        completed = run_dbt(
+            settings, target, "test", "--select", "stg_crm__calls", "account_scorecard"
+        )
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        return completed.stdout, {r["unique_id"].split(".")[2]: r for r in results}
+
+    output, results = dbt_test("unchanged")
+    assert stands(0) in output, output[-3000:]
+    assert results[calls_unique]["status"] == "pass"
+    assert "unique_account_scorecard_account_id" in results
+    assert "unique_account_scorecard_account_id: inputs unchanged" not in output
+
+    with duckdb.connect(str(settings.working_db)) as con:
+        # the call log delivered again, with one call twice
+        con.execute("INSERT INTO raw.call_log SELECT * FROM raw.call_log LIMIT 1")
+        con.execute(
+            "UPDATE raw.file_deliveries SET loaded_at = loaded_at + INTERVAL 1 DAY "
+            "WHERE source = 'call_log' AND status = 'loaded'"
+        )
+    try:
+        output, results = dbt_test("duplicate")
+        assert f"{calls_unique}: inputs unchanged" not in output
+        assert (results[calls_unique]["status"], results[calls_unique]["failures"]) == ("fail", 1)
+        output, results = dbt_test("duplicate_again")
+        assert stands(1) in output
+        assert (results[calls_unique]["status"], results[calls_unique]["failures"]) == ("fail", 1)
+    finally:
+        with duckdb.connect(str(settings.working_db)) as con:
+            con.execute(
+                "DELETE FROM raw.call_log WHERE rowid = (SELECT max(rowid) FROM raw.call_log)"
+            )
+            con.execute(
+                "UPDATE raw.file_deliveries SET loaded_at = loaded_at - INTERVAL 1 DAY "
+                "WHERE source = 'call_log' AND status = 'loaded'"
+            )
+    # the inputs of two runs ago: it runs again (only the last run is kept), and passes
+    output, results = dbt_test("fixed")
+    assert f"{calls_unique}: inputs unchanged" not in output
+    assert results[calls_unique]["status"] == "pass"
+    output, results = dbt_test("fixed_again")
+    assert stands(0) in output

@@ -209,6 +209,14 @@ def test_removed_records_leave_the_pairs(con):
     assert con.execute("SELECT count(*) FROM linking.engine_right_records").fetchone()[0] == (
         COPIES + STRANGERS - 1
     )
+    # the saved records, fingerprints and normalized forms are tonight's records, no more:
+    # a night serves a record from the cache without looking up its fingerprint
+    for side, table in (("left", "crm"), ("right", "recs")):
+        ids = [
+            con.execute(f"SELECT record_id FROM {t} ORDER BY 1").fetchall()
+            for t in (table, f"linking.engine_{side}_records", f"linking.engine_{side}_normalized")
+        ]
+        assert ids[0] == ids[1] == ids[2], side
 
 
 # --- the crosswalk's incremental night against a full rebuild ------------------------------

@@ -11,7 +11,7 @@ import subprocess
 import duckdb
 
 from orchestration.config import DBT_PROJECT_DIR, Settings
-from orchestration.defs.transform.dbt_assets import dbt_executable
+from orchestration.defs.transform.manifest import dbt_executable
 from orchestration.stages import dbt_environment, dbt_vars
 
 

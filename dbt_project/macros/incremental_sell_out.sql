@@ -150,12 +150,32 @@
 
 
 {#- First pre-hook: tonight's changes, kept in <model>__changes (the hooks after it, the
-    line-key test and the next night read them). -#}
+    line-key test and the next night read them). The model's compilation, just before,
+    already computed them into <model>__changes_pending, tagged with this invocation: they
+    are taken from there (a pass over the state tables saved). Pending changes of another
+    invocation (a `dbt compile` or `dbt docs generate` since) are not: they are computed
+    again. -#}
 {% macro sell_out_lines_save_changes() -%}
     {%- if sell_out_lines_has_state() %}
+    {%- set pending = sell_out_lines_pending_relation() %}
+    {%- set compiled_now = execute and catalog_has_relation(pending) and run_query(
+        "select count(*) from " ~ pending ~ " where invocation_id = '" ~ invocation_id ~ "'"
+        ).rows[0][0] > 0 %}
     create or replace table {{ sell_out_lines_changes_relation() }} as
+    {%- if compiled_now %}
+    select kind, key1, key2 from {{ pending }}
+    where kind is not null
+    {%- else %}
     {{ sell_out_lines_changes() }}
     {%- endif %}
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Tonight's changes as the model's compilation computed them (sell_out_lines_to_insert),
+    with the invocation that computed them (a row with null kind when there are none). -#}
+{% macro sell_out_lines_pending_relation() -%}
+    {{ return(this.incorporate(path={"identifier": this.identifier ~ "__changes_pending"})) }}
 {%- endmacro %}
 
 
@@ -230,12 +250,19 @@
 
 
 {#- The model's filter: which lines to (re)insert tonight, the lines the pre-hook deletes
-    (the same changes, read when the model is compiled, which dbt does just before running
-    it, once its parents are built; the pre-hooks compute them again and save them). -#}
+    (the same changes, computed when the model is compiled, which dbt does just before
+    running it, once its parents are built, and kept as pending for the pre-hook to save). -#}
 {% macro sell_out_lines_to_insert() -%}
     {%- if sell_out_lines_has_state() and execute %}
+    {%- set pending = sell_out_lines_pending_relation() %}
+    {%- do run_query(
+        "create or replace table " ~ pending ~ " as select '" ~ invocation_id
+        ~ "' as invocation_id, kind, key1, key2 from (" ~ sell_out_lines_changes()
+        ~ ") as changed union all select '" ~ invocation_id
+        ~ "', null, null, null") %}
     {%- set lines = sell_out_lines_selected(
-        run_query(sell_out_lines_changes()).rows, sell_out_lines_changes_relation()) %}
+        run_query("select kind, key1, key2 from " ~ pending ~ " where kind is not null").rows,
+        sell_out_lines_changes_relation()) %}
     {%- if lines is not none %}
     where {{ lines }}
     {%- endif %}
@@ -297,13 +324,28 @@
 
 
 {#- Post-hook, before sell_out_lines_record_state: log the pairs of the inserted lines, or
-    that every line was rewritten (a build without state, or a changed configuration). -#}
+    that every line was rewritten (a build without state, or a changed configuration).
+    The inserted lines are read from the adapter's staging table of the insert when it can
+    be found (a few hundred thousand rows), else found again in the fact by the predicate
+    (a pass over every line). -#}
 {% macro sell_out_lines_log_touched() -%}
     {%- set lines = none %}
     {%- if sell_out_lines_has_state() and execute %}
         {%- set lines = sell_out_lines_saved_changes() %}
     {%- endif %}
-    {%- if lines is not none %}
+    {%- set inserted = sell_out_lines_inserted_relation() if lines is not none else none %}
+    {%- if inserted is not none %}
+    {{ sell_out_lines_create_touched() }};
+    insert into {{ sell_out_lines_touched_relation() }}
+        (fact_build_id, account_id, sale_month, rewrote_all)
+    select distinct
+        '{{ invocation_id }}' as fact_build_id,
+        account_id,
+        sale_month,
+        false as rewrote_all
+    from {{ inserted }}
+    where account_id is not null
+    {%- elif lines is not none %}
     {{ sell_out_lines_log_touched_pairs(lines) }}
     {%- else %}
     {{ sell_out_lines_create_touched() }};
@@ -311,6 +353,25 @@
         (fact_build_id, account_id, sale_month, rewrote_all)
     values ('{{ invocation_id }}', null, null, true)
     {%- endif %}
+{%- endmacro %}
+
+
+{#- The table this build's new lines were staged in before dbt appended them to the model
+    (dbt-duckdb: a temporary table <model>__dbt_tmp<time>, dropped after the post-hooks
+    inside the transaction), or none when it cannot be told apart. -#}
+{% macro sell_out_lines_inserted_relation() -%}
+    {{ return(adapter.dispatch('sell_out_lines_inserted_relation', 'account_rtm')()) }}
+{%- endmacro %}
+
+{% macro default__sell_out_lines_inserted_relation() -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro duckdb__sell_out_lines_inserted_relation() -%}
+    {%- set staged = run_query(
+        "select table_name from duckdb_tables() where temporary and table_name like '"
+        ~ this.identifier ~ "\\_\\_dbt\\_tmp%' escape '\\'").rows %}
+    {{ return(adapter.quote(staged[0][0]) if staged | length == 1 else none) }}
 {%- endmacro %}
 
 

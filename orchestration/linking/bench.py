@@ -156,7 +156,7 @@ def _prepare(warehouse: Path, accounts: int) -> None:
     from orchestration import stages
     from orchestration.cli import sample_online_api
     from orchestration.config import DBT_PROJECT_DIR, Settings
-    from orchestration.defs.transform.dbt_assets import dbt_executable
+    from orchestration.defs.transform.manifest import dbt_executable
     from orchestration.sample.generator import generate_company
 
     os.environ["RTM_WAREHOUSE"] = str(warehouse)

@@ -72,7 +72,7 @@ def run_whatif(
 ) -> WhatIfResult:
     import duckdb
 
-    from orchestration.defs.transform.dbt_assets import dbt_executable
+    from orchestration.defs.transform.manifest import dbt_executable
     from orchestration.stages import dbt_environment, dbt_vars
 
     if schema in {"marts", "intermediate", "staging", "raw", "main"}:

@@ -128,8 +128,12 @@ def build_instance(con, config: TerritoriesConfig, locks_path: Path | None):
         for r in reps_rows
     ]
     rep_ids = {r.id for r in reps}
-    rows = con.execute(
-        f"""
+    # The accounts are summed up per zone in DuckDB, not fetched (a million rows at 1M
+    # accounts). Coordinates and calls are added up in account order (list_sum of an
+    # ordered list): a sum of doubles depends on the order of its additions, and a parallel
+    # sum could differ in its last bits from one night to the next, change the inputs
+    # fingerprint and solve again for nothing.
+    accounts = f"""
         select
             {zone} as zone_id,
             a.account_id,
@@ -141,29 +145,82 @@ def build_instance(con, config: TerritoriesConfig, locks_path: Path | None):
         inner join marts.dim_accounts as a using (account_id)
         {ZONE_JOIN.get(config.zone_level, "")}
         where {zone} is not null
-        order by 1, 2
-        """
-    ).fetchall()
-    zones: dict[str, dict] = {}
-    account_zone: dict[str, str] = {}
-    for zone_id, account_id, lat, lon, owner, calls in rows:
-        z = zones.setdefault(
-            zone_id, {"accounts": 0, "calls": 0.0, "lat": [], "lon": [], "owned": {}}
+    """
+    rows = con.execute(
+        f"""
+        with accounts as ({accounts}),
+        located as (
+            select * from accounts where latitude is not null and longitude is not null
+        ),
+        owners as (
+            select zone_id, owner_rep_id, count(*) as owned, min(account_id) as first_account
+            from accounts
+            where owner_rep_id in (select unnest(?::varchar[]))
+            group by zone_id, owner_rep_id
+        ),
+        by_zone as (
+            select
+                zone_id,
+                count(*) as accounts,
+                list_sum(list(cast(calls as double) order by account_id)) as calls
+            from accounts
+            group by zone_id
+        ),
+        centroids as (
+            select
+                zone_id,
+                list_sum(list(latitude order by account_id)) / count(*) as lat,
+                list_sum(list(longitude order by account_id)) / count(*) as lon
+            from located
+            group by zone_id
+        ),
+        owned as (
+            select
+                zone_id,
+                list(owner_rep_id order by first_account) as owner_ids,
+                list(owned order by first_account) as owned_accounts
+            from owners
+            group by zone_id
         )
-        z["accounts"] += 1
-        z["calls"] += float(calls)
-        if lat is not None and lon is not None:
-            z["lat"].append(lat)
-            z["lon"].append(lon)
-        if owner in rep_ids:
-            z["owned"][owner] = z["owned"].get(owner, 0) + 1
-        account_zone[account_id] = zone_id
+        select
+            by_zone.zone_id,
+            by_zone.accounts,
+            by_zone.calls,
+            centroids.lat,
+            centroids.lon,
+            coalesce(owned.owner_ids, []) as owner_ids,
+            coalesce(owned.owned_accounts, []) as owned_accounts
+        from by_zone
+        left join centroids using (zone_id)
+        left join owned using (zone_id)
+        order by by_zone.zone_id
+        """,
+        [sorted(rep_ids)],
+    ).fetchall()
+    zones = {
+        zone_id: {
+            "accounts": accounts_in_zone,
+            "calls": calls,
+            "lat": lat,
+            "lon": lon,
+            "owned": dict(zip(owner_ids, owned_accounts, strict=True)),
+        }
+        for zone_id, accounts_in_zone, calls, lat, lon, owner_ids, owned_accounts in rows
+    }
 
     locked: dict[str, tuple[str, str]] = {}
     ignored: list[str] = []
     if locks_path is not None:
+        locks = load_locks(locks_path)
+        account_zone = dict(
+            con.execute(
+                f"select account_id, zone_id from ({accounts}) "
+                "where account_id in (select unnest(?::varchar[]))",
+                [[lock.account_id for lock in locks if lock.account_id]],
+            ).fetchall()
+        )
         # a lock that no longer fits the data is reported, not fatal: the night goes on
-        for lock in load_locks(locks_path):
+        for lock in locks:
             where = f"{locks_path.name}:{lock.line}"
             zone_id = lock.zone_id or account_zone.get(lock.account_id)
             if lock.rep_id not in rep_ids:
@@ -178,7 +235,7 @@ def build_instance(con, config: TerritoriesConfig, locks_path: Path | None):
 
     units, left_out, reasons = [], 0, {}
     for zone_id, z in zones.items():
-        if not z["lat"]:
+        if z["lat"] is None:
             left_out += 1
             continue
         owned = z["owned"]
@@ -194,8 +251,8 @@ def build_instance(con, config: TerritoriesConfig, locks_path: Path | None):
                 id=zone_id,
                 workload=workload,
                 current_rep=current,
-                lat=sum(z["lat"]) / len(z["lat"]),
-                lon=sum(z["lon"]) / len(z["lon"]),
+                lat=z["lat"],
+                lon=z["lon"],
                 visits=z["calls"],
                 accounts=z["accounts"],
                 locked_rep=lock_rep,

@@ -4,6 +4,7 @@ import dagster as dg
 
 from orchestration.contracts import load_contracts
 from orchestration.defs.resources import RtmResource
+from orchestration.defs.transform.dbt_assets import mart_asset_key
 from orchestration.defs.transform.manifest import mart_models, published_relations
 from orchestration.publish import QUALITY_RESULTS, PublishBlocked, publish
 
@@ -18,7 +19,7 @@ def build_publish_defs() -> dg.Definitions:
 
     @dg.asset(
         key=PUBLISHED_KEY,
-        deps=[m.key for m in marts],
+        deps=[mart_asset_key(m) for m in marts],
         group_name="published",
         kinds={"duckdb"},
         owners=["team:data-engineering"],

@@ -10,6 +10,7 @@ import dagster as dg
 
 from orchestration.contracts import Contract, load_contracts
 from orchestration.defs.resources import RtmResource
+from orchestration.defs.transform.dbt_assets import mart_asset_key
 from orchestration.defs.transform.manifest import MartModel, mart_models
 from orchestration.quality.gx_checks import ERROR
 from orchestration.stages import validate_mart
@@ -75,7 +76,7 @@ def contract_asset_check(contract: Contract) -> dg.AssetChecksDefinition:
 
 def gx_asset_check(mart: MartModel) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=mart.key,
+        asset=mart_asset_key(mart),
         name=GX_CHECK,
         blocking=True,
         description=f"{len(mart.expectations)} Great Expectations expectations on {mart.name}, "

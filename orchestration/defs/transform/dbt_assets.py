@@ -3,11 +3,6 @@ the ingestion assets (`raw/<contract>`), so lineage runs from file to published 
 
 import json
 import os
-import shutil
-import sys
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 import dagster as dg
 from dagster_dbt import (
@@ -20,26 +15,16 @@ from dagster_dbt import (
 
 from orchestration.config import DBT_PROJECT_DIR
 from orchestration.defs.resources import RtmResource
-
-
-def dbt_executable() -> str:
-    """The dbt next to this interpreter: make and CI run without an activated venv."""
-    candidate = Path(sys.executable).with_name("dbt")
-    return str(candidate) if candidate.exists() else (shutil.which("dbt") or "dbt")
+from orchestration.defs.transform.manifest import (
+    MartModel,
+    dbt_executable,
+    load_manifest,
+    model_layer,
+)
 
 
 def rtm_dbt_project() -> DbtProject:
     return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-
-
-def model_layer(props: Mapping[str, Any]) -> str | None:
-    """staging / intermediate / marts: the first folder under models/."""
-    fqn = props.get("fqn") or []
-    return (
-        fqn[1]
-        if props.get("resource_type") in {"model", "seed", "snapshot"} and len(fqn) > 2
-        else None
-    )
 
 
 class RtmDbtTranslator(DagsterDbtTranslator):
@@ -71,6 +56,11 @@ class DbtBuildConfig(dg.Config):
 
 def translator() -> RtmDbtTranslator:
     return RtmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def mart_asset_key(mart: MartModel) -> dg.AssetKey:
+    """The Dagster asset key of a mart, as the dbt assets name it."""
+    return translator().get_asset_spec(load_manifest(), mart.unique_id, rtm_dbt_project()).key
 
 
 def build_dbt_defs() -> dg.Definitions:
