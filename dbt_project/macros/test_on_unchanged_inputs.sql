@@ -42,12 +42,6 @@
     {%- if fingerprint is not none %}
         {%- set failures = load_result('main')['table'].rows[0][0] %}
         {% call statement('record_test_result') -%}
-            create schema if not exists {{ record.schema }};
-            create table if not exists {{ record }} (
-                test_id {{ dbt.type_string() }},
-                input_fingerprint {{ dbt.type_string() }},
-                failures {{ dbt.type_bigint() }}
-            );
             delete from {{ record }} where test_id = '{{ model.unique_id }}';
             insert into {{ record }} values (
                 '{{ model.unique_id }}', '{{ fingerprint }}', {{ failures | int }}
@@ -63,6 +57,19 @@
 {% macro test_results_relation() -%}
     {{ return(api.Relation.create(
         database=target.database, schema='quality', identifier='dbt_test_results')) }}
+{%- endmacro %}
+
+
+{#- on-run-start hook: the table of kept results, created before any node runs (tests
+    record into it from several dbt threads at once; two creating it would conflict). -#}
+{% macro create_test_results_relation() -%}
+    {%- set record = test_results_relation() %}
+    create schema if not exists {{ record.schema }};
+    create table if not exists {{ record }} (
+        test_id {{ dbt.type_string() }},
+        input_fingerprint {{ dbt.type_string() }},
+        failures {{ dbt.type_bigint() }}
+    )
 {%- endmacro %}
 
 
