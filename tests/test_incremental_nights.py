@@ -549,6 +549,7 @@ def test_line_key_test_checks_the_lines_the_night_wrote_against_the_whole_table(
         con.execute(
             f"INSERT INTO {fact} SELECT * FROM {fact} WHERE source_file = ? LIMIT 1", [KEPT]
         )
+    twin_deleted = False
     try:
         assert _unique_test_failures(run_dbt, settings, tmp_path / "all") == 1
         with duckdb.connect(str(settings.working_db)) as con:
@@ -562,17 +563,42 @@ def test_line_key_test_checks_the_lines_the_night_wrote_against_the_whole_table(
         with duckdb.connect(str(settings.working_db)) as con:
             con.execute(f"UPDATE {changes} SET key1 = 'another file'")
         assert _unique_test_failures(run_dbt, settings, tmp_path / "other") == 0
+        # three changes that select the same lines (the KEPT file, one of its customer codes,
+        # one of its products): the test reads them kind by kind, each line once
+        with duckdb.connect(str(settings.working_db)) as con:
+            distributor, code, product = con.execute(
+                f"SELECT distributor_id, distributor_account_code, product_code FROM {fact} "
+                "WHERE source_file = ? AND distributor_account_code IS NOT NULL "
+                "AND product_code IS NOT NULL LIMIT 1",
+                [KEPT],
+            ).fetchone()
+            con.execute(
+                f"CREATE OR REPLACE TABLE {changes} AS SELECT * FROM (VALUES "
+                "('file', ?, ''), ('link', ?, ?), ('product', ?, '')) AS t (kind, key1, key2)",
+                [kept_hash, distributor, code, product],
+            )
+        assert _unique_test_failures(run_dbt, settings, tmp_path / "overlapping") == 1
+        _delete_twin(settings, fact)
+        twin_deleted = True
+        assert _unique_test_failures(run_dbt, settings, tmp_path / "no_twin") == 0
     finally:
         with duckdb.connect(str(settings.working_db)) as con:
             con.execute(
                 f"CREATE OR REPLACE TABLE {changes} (kind VARCHAR, key1 VARCHAR, key2 VARCHAR)"
             )
             con.executemany(f"INSERT INTO {changes} VALUES (?, ?, ?)", saved)
-            con.execute(
-                f"DELETE FROM {fact} WHERE rowid = (SELECT max(rowid) FROM {fact} "
-                "WHERE source_file = ?)",
-                [KEPT],
-            )
+        if not twin_deleted:
+            _delete_twin(settings, fact)
+
+
+def _delete_twin(settings: Settings, fact: str) -> None:
+    """Delete the twin of a KEPT line that the line-key test's test wrote (the last row)."""
+    with duckdb.connect(str(settings.working_db)) as con:
+        con.execute(
+            f"DELETE FROM {fact} WHERE rowid = (SELECT max(rowid) FROM {fact} "
+            "WHERE source_file = ?)",
+            [KEPT],
+        )
 
 
 def _dbt_run_models(run_dbt, settings: Settings, target: Path, models: tuple[str, ...]) -> str:

@@ -9,11 +9,17 @@
     code), which the predicate selects as well. One pass over tonight's lines, instead of
     one to find them and another over every key of the history to find their twins. A
     build that rewrote every line (the first one, a full refresh, a changed configuration)
-    checks every key. -#}
+    checks every key.
+    Tonight's lines are read one kind of change at a time (the new files, then each
+    distributor's relinked codes, ...), each branch leaving out the lines an earlier one
+    took, so that a line is counted once: their disjunction spans several columns, which
+    DuckDB does not push into the scan, so every line's key was read (1.5 to 2 s at 1M
+    accounts); each branch's conditions are pushed, and only the matching lines' keys are
+    read (0.2 s). -#}
 {% test unique_in_rewritten_lines(model, column_name) %}
 {%- set rewritten_lines = none %}
 {%- if execute and catalog_has_relation(sell_out_lines_changes_relation(model)) %}
-    {%- set rewritten_lines = sell_out_lines_saved_changes(model) %}
+    {%- set rewritten_lines = sell_out_lines_saved_changes(model, as_list=true) %}
 {%- endif %}
 {%- if rewritten_lines is none %}
 {#- every key was written: a plain group-by (a semi-join of the table on itself costs more) -#}
@@ -24,11 +30,25 @@ from {{ model }}
 group by {{ column_name }}
 having count(*) > 1
 {%- else %}
+{#- one branch per kind of change (nothing changed: one branch that selects no line) -#}
+{%- set branches = rewritten_lines or ['1 = 0'] %}
 select
     {{ column_name }} as unique_field,
     count(*) as n_records
-from {{ model }}
-where {{ rewritten_lines }}
+from (
+    {%- for condition in branches %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
+    select {{ column_name }}
+    from {{ model }}
+    where
+        {{ condition }}
+        {%- for earlier in branches[:loop.index0] %}
+        and not coalesce({{ earlier }}, false)
+        {%- endfor %}
+    {%- endfor %}
+) as rewritten_lines
 group by {{ column_name }}
 having count(*) > 1
 {%- endif %}
