@@ -310,9 +310,10 @@
 {%- endmacro %}
 
 
-{#- The pairs of the stored lines that the predicate `lines` selects (before the
-    pre-hook's delete: the lines about to go; after the insert: the lines that came). -#}
-{% macro sell_out_lines_log_touched_pairs(lines) -%}
+{#- The pairs of the lines of `relation` (the model's stored lines by default) that the
+    predicate `lines` selects (before the pre-hook's delete: the lines about to go; after
+    the insert: the lines that came), every line of it when lines is none. -#}
+{% macro sell_out_lines_log_touched_pairs(lines, relation=this) -%}
     {{ sell_out_lines_create_touched() }};
     insert into {{ sell_out_lines_touched_relation() }}
         (fact_build_id, account_id, sale_month, rewrote_all)
@@ -321,10 +322,12 @@
         account_id,
         sale_month,
         false as rewrote_all
-    from {{ this }}
+    from {{ relation }}
     where
         account_id is not null
+        {%- if lines is not none %}
         and {{ lines }}
+        {%- endif %}
 {%- endmacro %}
 
 
@@ -340,16 +343,7 @@
     {%- endif %}
     {%- set inserted = sell_out_lines_inserted_relation() if lines is not none else none %}
     {%- if inserted is not none %}
-    {{ sell_out_lines_create_touched() }};
-    insert into {{ sell_out_lines_touched_relation() }}
-        (fact_build_id, account_id, sale_month, rewrote_all)
-    select distinct
-        '{{ invocation_id }}' as fact_build_id,
-        account_id,
-        sale_month,
-        false as rewrote_all
-    from {{ inserted }}
-    where account_id is not null
+    {{ sell_out_lines_log_touched_pairs(none, inserted) }}
     {%- elif lines is not none %}
     {{ sell_out_lines_log_touched_pairs(lines) }}
     {%- else %}
