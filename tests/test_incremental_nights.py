@@ -110,12 +110,7 @@ def _correct_product_master(landing: Path) -> None:
         rows = list(csv.reader(f))
     column = rows[0].index("bottles_per_case")
     rows[1][column] = str(int(rows[1][column]) * 2)
-    new = old.with_name(old.stem + "_corrected.csv")
-    with new.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(rows)
-    stat = old.stat()
-    old.unlink()
-    os.utime(new, (stat.st_atime, stat.st_mtime + 86_400))
+    _replace_with_correction(old, rows)
 
 
 def _restate(landing: Path) -> None:
@@ -163,6 +158,17 @@ def _relink_a_customer(settings: Settings, overrides: Path) -> tuple[str, str, s
     return source, code, other
 
 
+def _replace_with_correction(old: Path, rows: list[list[str]]) -> None:
+    """A corrected snapshot (rows) delivered under a new name a day after `old`, which it
+    replaces in the landing folder."""
+    new = old.with_name(old.stem + "_corrected.csv")
+    with new.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    stat = old.stat()
+    old.unlink()
+    os.utime(new, (stat.st_atime, stat.st_mtime + 86_400))
+
+
 def _edit_crm(settings: Settings, landing: Path) -> dict[str, str]:
     """A corrected CRM snapshot under a new name: an active account (edited) takes the phone
     and siret of another active account (shared), one whose phone an online listing and
@@ -196,12 +202,7 @@ def _edit_crm(settings: Settings, landing: Path) -> dict[str, str]:
     by_id = {row[header.index("account_id")]: row for row in rows[1:]}
     for column in ("phone", "siret"):
         by_id[edited][header.index(column)] = by_id[shared][header.index(column)]
-    new = old.with_name(old.stem + "_corrected.csv")
-    with new.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(rows)
-    stat = old.stat()
-    old.unlink()
-    os.utime(new, (stat.st_atime, stat.st_mtime + 86_400))
+    _replace_with_correction(old, rows)
     return {"shared": shared, "edited": edited}
 
 

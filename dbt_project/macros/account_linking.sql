@@ -167,6 +167,20 @@
 {%- endmacro %}
 
 
+{#- link_result_columns(): the decision as the link models publish it, from their decided
+    CTE (link_decision_columns and the key flags), with whether the record is linked. -#}
+{% macro link_result_columns() -%}
+    account_id,
+    match_method,
+    match_confidence,
+    match_rule,
+    match_evidence,
+    has_conflicting_keys,
+    has_ambiguous_candidates,
+    account_id is not null as is_linked
+{%- endmacro %}
+
+
 {#- crosswalk_match_method(): the crosswalk's method in the link models' words - the key
     itself for a key match (siret, phone, ...), 'unmatched' for none, else the method. -#}
 {% macro crosswalk_match_method() -%}

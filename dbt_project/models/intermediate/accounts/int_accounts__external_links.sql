@@ -135,14 +135,7 @@ final as (
 
     select
         {{ record_columns | join(',\n        ') }},
-        account_id,
-        match_method,
-        match_confidence,
-        match_rule,
-        match_evidence,
-        has_conflicting_keys,
-        has_ambiguous_candidates,
-        account_id is not null as is_linked,
+        {{ link_result_columns() }},
         -- the record's matching keys besides its siret (as in int_accounts__match_keys): a
         -- night finds here the records a changed CRM key concerns
         {{ key_columns | join(',\n        ') }}
