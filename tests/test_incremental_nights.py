@@ -53,13 +53,14 @@ RESTATED = "distributors/d01_boissons_du_rhone/VENTES_202606.csv"
 KEPT = "distributors/d03_mediterranee/export_2025_03.txt"
 FACT = "int_sell_out_lines__linked"
 MARKET_PURCHASES = "int_accounts__market_purchases"
+MONTHLY_SALES = "int_accounts__monthly_sales"
 LINK_MODELS = (
     "int_accounts__distributor_links",
     "int_accounts__online_links",
     "int_accounts__external_links",
 )
 # Intermediate tables copied after the last incremental night, compared with the full refresh.
-INTERMEDIATE = (MARKET_PURCHASES, *LINK_MODELS)
+INTERMEDIATE = (MARKET_PURCHASES, MONTHLY_SALES, *LINK_MODELS)
 # Not compared. Run metadata: which run wrote the row, and when (`_publication` is only
 # that; `data_quality_results` keeps every run's results: only the publishing run's rows are
 # compared). The territory optimizer's solution: CP-SAT stops at a 0.5% optimality gap and
@@ -464,16 +465,18 @@ def test_incremental_nights_publish_what_a_full_refresh_publishes(nights):
 
 
 def test_incremental_market_purchases_equal_the_full_refresh(nights):
-    """The aggregate updated pair by pair over the nights equals the full refresh's, and
-    the nights consumed every pair the fact logged."""
+    """The aggregates updated pair by pair over the nights (market purchases, and monthly
+    sales from them) equal the full refresh's, and the nights consumed every pair the fact
+    logged."""
     assert nights["touched"] == 0
     con = duckdb.connect()
     con.execute(f"ATTACH '{nights['market_purchases']}' AS inc (READ_ONLY)")
     con.execute(f"ATTACH '{nights['settings'].working_db}' AS fr (READ_ONLY)")
-    table = ("intermediate", MARKET_PURCHASES)
-    assert con.execute(f"SELECT count(*) FROM inc.intermediate.{MARKET_PURCHASES}").fetchone()[0]
-    assert _extra_rows(con, ("inc", *table), ("fr", *table)) == 0
-    assert _extra_rows(con, ("fr", *table), ("inc", *table)) == 0
+    for model in (MARKET_PURCHASES, MONTHLY_SALES):
+        table = ("intermediate", model)
+        assert con.execute(f"SELECT count(*) FROM inc.intermediate.{model}").fetchone()[0]
+        assert _extra_rows(con, ("inc", *table), ("fr", *table)) == 0, model
+        assert _extra_rows(con, ("fr", *table), ("inc", *table)) == 0, model
 
 
 def test_incremental_link_models_equal_the_full_refresh(nights):
@@ -659,10 +662,9 @@ def _restate_in_raw(con: duckdb.DuckDBPyConnection, file_hash: str) -> None:
     )
 
 
-def _copy_market_purchases(con: duckdb.DuckDBPyConnection, name: str) -> None:
+def _copy_model(con: duckdb.DuckDBPyConnection, name: str, model: str = MARKET_PURCHASES) -> None:
     con.execute(
-        f"CREATE OR REPLACE TABLE intermediate.{name} AS "
-        f"SELECT * FROM intermediate.{MARKET_PURCHASES}"
+        f"CREATE OR REPLACE TABLE intermediate.{name} AS SELECT * FROM intermediate.{model}"
     )
 
 
@@ -674,16 +676,18 @@ def _differences(con: duckdb.DuckDBPyConnection, a: str, b: str) -> int:
     )
 
 
-def _differences_from_full_build(run_dbt, settings: Settings, target: Path) -> int:
-    """Rows in which int_accounts__market_purchases differs from a full build of it over the
-    same fact."""
+def _differences_from_full_build(
+    run_dbt, settings: Settings, target: Path, model: str = MARKET_PURCHASES
+) -> int:
+    """Rows in which an incremental aggregate (int_accounts__market_purchases by default)
+    differs from a full build of it over the same parents."""
     with duckdb.connect(str(settings.working_db)) as con:
-        _copy_market_purchases(con, "market_purchases_as_built")
-    completed = run_dbt(settings, target, "run", "--full-refresh", "--select", MARKET_PURCHASES)
+        _copy_model(con, "aggregate_as_built", model)
+    completed = run_dbt(settings, target, "run", "--full-refresh", "--select", model)
     assert completed.returncode == 0, completed.stdout[-3000:]
     with duckdb.connect(str(settings.working_db)) as con:
-        differences = _differences(con, "market_purchases_as_built", MARKET_PURCHASES)
-        con.execute("DROP TABLE intermediate.market_purchases_as_built")
+        differences = _differences(con, "aggregate_as_built", model)
+        con.execute("DROP TABLE intermediate.aggregate_as_built")
     return differences
 
 
@@ -696,12 +700,22 @@ def _compiled_market_purchases(target: Path) -> str:
     return _compiled(target, MARKET_PURCHASES).read_text()
 
 
+def _pairs_logged_by_market_purchases(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute(f"SELECT count(*) FROM intermediate.{MARKET_PURCHASES}__touched").fetchone()[
+        0
+    ]
+
+
 def test_market_purchases_catch_up_on_a_fact_build_they_missed(nights, tmp_path, run_dbt):
     """A night builds the fact alone (the aggregate failed or was not selected); the next
     night builds both: the aggregate applies the pairs of both fact builds, pair by pair,
-    and ends equal to a full build of it."""
+    and ends equal to a full build of it. So does int_accounts__monthly_sales, from the
+    pairs int_accounts__market_purchases logged (its direct sell-in inputs unchanged)."""
     settings = nights["settings"]
     touched = f"intermediate.{FACT}__touched"
+    # an earlier test delivered a CRM file (a direct input of monthly sales, which then
+    # rebuilds every pair): taken in first, so that below it applies logged pairs only
+    _dbt_run_models(run_dbt, settings, tmp_path / "settle", (MONTHLY_SALES,))
     with duckdb.connect(str(settings.working_db)) as con:
         first, second = (
             row[0]
@@ -711,7 +725,7 @@ def test_market_purchases_catch_up_on_a_fact_build_they_missed(nights, tmp_path,
                 "ORDER BY file_hash LIMIT 2"
             ).fetchall()
         )
-        _copy_market_purchases(con, "market_purchases_before")
+        _copy_model(con, "market_purchases_before")
         _restate_in_raw(con, first)
     _dbt_run_models(run_dbt, settings, tmp_path / "fact", (FACT,))
     missed = json.loads((tmp_path / "fact" / "run_results.json").read_text())["metadata"][
@@ -720,14 +734,43 @@ def test_market_purchases_catch_up_on_a_fact_build_they_missed(nights, tmp_path,
     with duckdb.connect(str(settings.working_db)) as con:
         assert con.execute(f"SELECT count(*) FROM {touched}").fetchone()[0] > 0
         _restate_in_raw(con, second)
-    _dbt_run_models(run_dbt, settings, tmp_path / "night", (FACT, MARKET_PURCHASES))
+    _dbt_run_models(run_dbt, settings, tmp_path / "night", (FACT, MARKET_PURCHASES, MONTHLY_SALES))
     compiled = _compiled_market_purchases(tmp_path / "night")
     assert "fact_build_id in" in compiled and missed in compiled
+    assert "market_build_id in" in _compiled(tmp_path / "night", MONTHLY_SALES).read_text()
     with duckdb.connect(str(settings.working_db)) as con:
         assert con.execute(f"SELECT count(*) FROM {touched}").fetchone()[0] == 0
+        assert _pairs_logged_by_market_purchases(con) == 0
         assert _differences(con, "market_purchases_before", MARKET_PURCHASES) > 0
         con.execute("DROP TABLE intermediate.market_purchases_before")
-    assert _differences_from_full_build(run_dbt, settings, tmp_path / "full") == 0
+    assert _differences_from_full_build(run_dbt, settings, tmp_path / "full-mp") == 0
+    assert _differences_from_full_build(run_dbt, settings, tmp_path / "full-ms", MONTHLY_SALES) == 0
+
+
+def test_changed_direct_sell_in_rebuilds_every_monthly_pair(nights, tmp_path, run_dbt):
+    """A sell-in delivery (no sell-out changed, so no pair logged) changes a direct invoice:
+    int_accounts__monthly_sales sees its direct inputs changed, rebuilds every pair and
+    equals a full build of it."""
+    settings = nights["settings"]
+    with duckdb.connect(str(settings.working_db)) as con:
+        _copy_model(con, "monthly_sales_before", MONTHLY_SALES)
+        (changed,) = con.execute(
+            "UPDATE raw.erp_sell_in SET net_amount = net_amount + 1000 "
+            "WHERE invoice_id = (SELECT min(invoice_id) FROM raw.erp_sell_in "
+            "WHERE customer_type = 'direct_account')"
+        ).fetchone()
+        assert changed > 0
+        con.execute(
+            "UPDATE raw.file_deliveries SET loaded_at = loaded_at + INTERVAL 1 DAY "
+            "WHERE source = 'erp_sell_in' AND status = 'loaded'"
+        )
+    models = ("int_sell_in_lines__converted", MARKET_PURCHASES, MONTHLY_SALES)
+    _dbt_run_models(run_dbt, settings, tmp_path / "night", models)
+    assert "market_build_id in" not in _compiled(tmp_path / "night", MONTHLY_SALES).read_text()
+    with duckdb.connect(str(settings.working_db)) as con:
+        assert _differences(con, "monthly_sales_before", MONTHLY_SALES) > 0
+        con.execute("DROP TABLE intermediate.monthly_sales_before")
+    assert _differences_from_full_build(run_dbt, settings, tmp_path / "full", MONTHLY_SALES) == 0
 
 
 def test_a_new_own_category_rebuilds_every_pair(nights, tmp_path, run_dbt, monkeypatch):
@@ -748,7 +791,7 @@ def test_a_new_own_category_rebuilds_every_pair(nights, tmp_path, run_dbt, monke
     monkeypatch.setenv("RTM_BRAND", brand)
     _dbt_run_models(run_dbt, settings, tmp_path / "brand", (FACT, MARKET_PURCHASES))
     with duckdb.connect(str(settings.working_db)) as con:
-        _copy_market_purchases(con, "market_purchases_before")
+        _copy_model(con, "market_purchases_before")
         con.execute("UPDATE raw.products SET category = ? WHERE sku = ?", [category, sku])
     _dbt_run_models(run_dbt, settings, tmp_path / "night", (FACT, MARKET_PURCHASES))
     with duckdb.connect(str(settings.working_db)) as con:

@@ -11,8 +11,10 @@
     - the set of categories in which we sell (own categories, from the product master)
       changed: category_amount_eur changes for lines of other brands that the fact did
       not rewrite.
-  The decision is taken when the model is compiled and again in its hooks, from the same
-  tables: only a build of the fact writes the log, and dbt runs it before this model.
+  The decision is taken when the model is compiled and again in its pre-hook, from the
+  same tables: only a build of the fact writes the log, and dbt runs it before this model.
+  The pre-hook logs in turn the pairs this build re-aggregates (or that it rebuilds every
+  pair) in <model>__touched, for int_accounts__monthly_sales (macros/pair_logs.sql).
 -#}
 
 {#- The version of the model's SQL that the stored rows were built with. -#}
@@ -46,12 +48,13 @@
 
 {#- The fact builds whose pairs are logged (none when there is no log). -#}
 {% macro market_purchases_fact_builds() -%}
-    {%- set touched = market_purchases_touched_relation() %}
-    {%- if not catalog_has_relation(touched) %}{{ return(none) }}{% endif %}
-    {%- set query -%}
-        select distinct fact_build_id from {{ touched }} order by fact_build_id
-    {%- endset %}
-    {{- return(run_query(query).columns[0].values() | list) -}}
+    {{- return(pair_log_builds(market_purchases_touched_relation(), 'fact_build_id')) -}}
+{%- endmacro %}
+
+
+{#- The pairs this model's builds re-aggregated, for int_accounts__monthly_sales. -#}
+{% macro market_purchases_pairs_log(model=this) -%}
+    {{ return(model.incorporate(path={"identifier": model.identifier ~ "__touched"})) }}
 {%- endmacro %}
 
 
@@ -60,12 +63,8 @@
     {%- if not (is_incremental() and execute) %}{{ return(true) }}{% endif %}
     {%- set builds = market_purchases_fact_builds() %}
     {%- if builds is none %}{{ return(true) }}{% endif %}
-    {%- if builds %}
-        {%- set query -%}
-            select count(*) from {{ market_purchases_touched_relation() }}
-            where rewrote_all and fact_build_id in ({{ sql_string_list(builds) }})
-        {%- endset %}
-        {%- if run_query(query).rows[0][0] > 0 %}{{ return(true) }}{% endif %}
+    {%- if pair_log_rewrote_all(market_purchases_touched_relation(), 'fact_build_id', builds) %}
+        {{- return(true) -}}
     {%- endif %}
     {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
     {%- if 'model_version' not in columns %}{{ return(true) }}{% endif %}
@@ -97,34 +96,39 @@
     the logged pairs, unless every pair is rebuilt. -#}
 {% macro market_purchases_lines_to_aggregate(lines_alias) -%}
     {%- if not market_purchases_rebuilds_all() %}
-    {%- set builds = market_purchases_fact_builds() %}
-        and exists (
-        select 1
-        from {{ market_purchases_touched_relation() }} as touched
-        where
-            touched.fact_build_id in ({{ sql_string_list(builds) }})
-            and touched.account_id = {{ lines_alias }}.account_id
-            and touched.sale_month = {{ lines_alias }}.sale_month
-    )
+        and {{ pair_log_selects(market_purchases_touched_relation(), 'fact_build_id',
+            'sale_month', market_purchases_fact_builds(), lines_alias, 'sale_month') }}
     {%- endif %}
 {%- endmacro %}
 
 
-{#- Pre-hook: delete the pairs that tonight's build inserts again. -#}
+{#- Pre-hook: log the pairs that tonight's build re-aggregates (every pair: a rewrote_all
+    row) for int_accounts__monthly_sales, and delete them here. Logged here rather than
+    after the build: afterwards the stored rows carry the new model_version whether or not
+    this build rebuilt every pair. -#}
 {% macro market_purchases_prune() -%}
-    {%- if is_incremental() and execute %}
+    {%- if execute %}
+    {%- set log = market_purchases_pairs_log() %}
+    create table if not exists {{ log }} (
+        market_build_id {{ dbt.type_string() }},
+        account_id {{ dbt.type_string() }},
+        sales_month date,
+        rewrote_all {{ dbt.type_boolean() }}
+    );
     {%- if market_purchases_rebuilds_all() %}
+    insert into {{ log }} values ('{{ invocation_id }}', null, null, true)
+    {%- if is_incremental() %};
     delete from {{ this }}
+    {%- endif %}
     {%- else %}
+    {%- set builds = market_purchases_fact_builds() %}
+    insert into {{ log }}
+    select distinct '{{ invocation_id }}', account_id, sale_month, false
+    from {{ market_purchases_touched_relation() }}
+    where fact_build_id in ({{ sql_string_list(builds) }}) and account_id is not null;
     delete from {{ this }}
-    where exists (
-        select 1
-        from {{ market_purchases_touched_relation() }} as touched
-        where
-            touched.fact_build_id in ({{ sql_string_list(market_purchases_fact_builds()) }})
-            and touched.account_id = {{ this }}.account_id
-            and touched.sale_month = {{ this }}.sales_month
-    )
+    where {{ pair_log_selects(market_purchases_touched_relation(), 'fact_build_id',
+        'sale_month', builds, this, 'sales_month') }}
     {%- endif %}
     {%- endif %}
 {%- endmacro %}
@@ -139,8 +143,7 @@
     {{ market_purchases_own_categories() }}
     {%- set builds = market_purchases_fact_builds() %}
     {%- if builds %};
-    delete from {{ market_purchases_touched_relation() }}
-    where fact_build_id in ({{ sql_string_list(builds) }})
+    {{ pair_log_delete_applied(market_purchases_touched_relation(), 'fact_build_id', builds) }}
     {%- endif %}
     {%- endif %}
 {%- endmacro %}

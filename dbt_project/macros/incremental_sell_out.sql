@@ -181,16 +181,22 @@
 
 {#- Second pre-hook: delete the stored lines that are no longer right (see the header),
     after logging their (account, month) pairs: a relinked line's former account is known
-    only before the delete. -#}
+    only before the delete. One delete per kind of change (the new files, each
+    distributor's relinked codes, the products): their disjunction spans several columns,
+    which DuckDB does not push into the scan, so one delete read those columns of every
+    line; each delete's own conditions are pushed (a file's lines are found through its row
+    groups). A line two changes select goes with the first delete. -#}
 {% macro sell_out_lines_prune() -%}
     {%- if sell_out_lines_has_state() and execute %}
-    {%- set lines = sell_out_lines_saved_changes() %}
-    {%- if lines is none %}
+    {%- set conditions = sell_out_lines_saved_changes(as_list=true) %}
+    {%- if conditions is none %}
     delete from {{ this }}
     {%- else %}
-    {{ sell_out_lines_log_touched_pairs(lines) }};
+    {{ sell_out_lines_log_touched_pairs(conditions) }}
+    {%- for condition in conditions %};
     delete from {{ this }}
-    where {{ lines }}
+    where {{ condition }}
+    {%- endfor %}
     {%- endif %}
     {%- elif is_incremental() %}
     delete from {{ this }}
@@ -310,10 +316,13 @@
 {%- endmacro %}
 
 
-{#- The pairs of the lines of `relation` (the model's stored lines by default) that the
-    predicate `lines` selects (before the pre-hook's delete: the lines about to go; after
-    the insert: the lines that came), every line of it when lines is none. -#}
-{% macro sell_out_lines_log_touched_pairs(lines, relation=this) -%}
+{#- The pairs of the lines of `relation` (the model's stored lines by default) that any of
+    the predicates `conditions` selects (before the pre-hook's delete: the lines about to
+    go; after the insert: the lines that came), every line of it when conditions is none.
+    One branch per predicate, for the reason given at sell_out_lines_prune; a line two of
+    them select is read twice, its pair kept once. -#}
+{% macro sell_out_lines_log_touched_pairs(conditions, relation=this) -%}
+    {%- set branches = [none] if conditions is none else (conditions or ['1 = 0']) %}
     {{ sell_out_lines_create_touched() }};
     insert into {{ sell_out_lines_touched_relation() }}
         (fact_build_id, account_id, sale_month, rewrote_all)
@@ -322,12 +331,20 @@
         account_id,
         sale_month,
         false as rewrote_all
-    from {{ relation }}
-    where
-        account_id is not null
-        {%- if lines is not none %}
-        and {{ lines }}
+    from (
+        {%- for condition in branches %}
+        {%- if not loop.first %}
+        union all
         {%- endif %}
+        select account_id, sale_month
+        from {{ relation }}
+        where
+            account_id is not null
+            {%- if condition is not none %}
+            and {{ condition }}
+            {%- endif %}
+        {%- endfor %}
+    ) as touched_lines
 {%- endmacro %}
 
 
@@ -339,7 +356,7 @@
 {% macro sell_out_lines_log_touched() -%}
     {%- set lines = none %}
     {%- if sell_out_lines_has_state() and execute %}
-        {%- set lines = sell_out_lines_saved_changes() %}
+        {%- set lines = sell_out_lines_saved_changes(as_list=true) %}
     {%- endif %}
     {%- set inserted = sell_out_lines_inserted_relation() if lines is not none else none %}
     {%- if inserted is not none %}

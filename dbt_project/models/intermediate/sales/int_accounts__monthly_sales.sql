@@ -9,7 +9,19 @@
 -- int_accounts__market_purchases (its own_* columns), which reads the line-level fact once
 -- for both models; days with a purchase are day sets (day_of_month_bit), so a day bought
 -- through both a distributor and a direct invoice counts once.
-
+--
+-- Incremental by pair: a night rebuilds only the (account_id, sales_month) pairs that
+-- int_accounts__market_purchases re-aggregated since this table was built (it logs them),
+-- and every pair when that cannot be exact: another version of this SQL, changed direct
+-- sell-in inputs (ERP sell-in, CRM is_direct), a market_purchases build that rebuilt every
+-- pair (macros/incremental_monthly_sales.sql).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ monthly_sales_prune() }}",
+    post_hook="{{ monthly_sales_record_state() }}",
+) }}
 with
 
 own_sell_out as (
@@ -24,8 +36,10 @@ own_sell_out as (
         own_unconverted_line_count as unconverted_line_count,
         own_last_purchase_date as last_purchase_date,
         own_purchase_day_mask as purchase_day_mask
-    from {{ ref('int_accounts__market_purchases') }}
-    where own_line_count > 0
+    from {{ ref('int_accounts__market_purchases') }} as market_purchases
+    where
+        own_line_count > 0
+        {{- monthly_sales_pairs_to_build('market_purchases', 'sales_month') }}
 
 ),
 
@@ -53,7 +67,9 @@ direct_sell_in as (
         ) as purchase_day_mask
     from {{ ref('int_sell_in_lines__converted') }} as sell_in
     inner join direct_accounts on sell_in.account_id = direct_accounts.account_id
-    where sell_in.customer_type = 'direct_account'
+    where
+        sell_in.customer_type = 'direct_account'
+        {{- monthly_sales_pairs_to_build('sell_in', 'invoice_month') }}
     group by sell_in.account_id, sell_in.invoice_month
 
 ),

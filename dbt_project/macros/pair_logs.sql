@@ -1,0 +1,53 @@
+{#-
+  Pair logs: the tables in which each build of an incremental model records the
+  (account_id, month) pairs whose rows it changed, so that a model aggregated by pair
+  downstream re-aggregates those pairs only:
+    - int_sell_out_lines__linked__touched, written by the sell-out fact, applied by
+      int_accounts__market_purchases (macros/incremental_sell_out.sql);
+    - int_accounts__market_purchases__touched, written by int_accounts__market_purchases,
+      applied by int_accounts__monthly_sales.
+  A row has the writing build's id, the pair, and rewrote_all (one row with null pair: that
+  build changed every pair). A consumer applies the builds it finds logged, then deletes
+  those builds' rows and only those: a night on which the producer was built and the
+  consumer was not (or failed) leaves its pairs for the next one.
+-#}
+
+{#- The builds logged in `log` (none when there is no log). -#}
+{% macro pair_log_builds(log, build_column) -%}
+    {%- if not catalog_has_relation(log) %}{{ return(none) }}{% endif %}
+    {%- set query -%}
+        select distinct {{ build_column }} from {{ log }} order by {{ build_column }}
+    {%- endset %}
+    {{- return(run_query(query).columns[0].values() | list) -}}
+{%- endmacro %}
+
+
+{#- Whether one of `builds` changed every pair. -#}
+{% macro pair_log_rewrote_all(log, build_column, builds) -%}
+    {%- if not builds %}{{ return(false) }}{% endif %}
+    {%- set query -%}
+        select count(*) from {{ log }}
+        where rewrote_all and {{ build_column }} in ({{ sql_string_list(builds) }})
+    {%- endset %}
+    {{- return(run_query(query).rows[0][0] > 0) -}}
+{%- endmacro %}
+
+
+{#- A condition on the rows of `alias`: their pair is logged by one of `builds`. -#}
+{% macro pair_log_selects(log, build_column, log_month_column, builds, alias, month_column) -%}
+    exists (
+        select 1
+        from {{ log }} as logged_pairs
+        where
+            logged_pairs.{{ build_column }} in ({{ sql_string_list(builds) }})
+            and logged_pairs.account_id = {{ alias }}.account_id
+            and logged_pairs.{{ log_month_column }} = {{ alias }}.{{ month_column }}
+    )
+{%- endmacro %}
+
+
+{#- Delete the rows of the builds a consumer applied. -#}
+{% macro pair_log_delete_applied(log, build_column, builds) -%}
+    delete from {{ log }}
+    where {{ build_column }} in ({{ sql_string_list(builds) }})
+{%- endmacro %}
