@@ -60,10 +60,7 @@
 
 {#- Whether tonight's build rebuilds every pair (see the header). -#}
 {% macro market_purchases_rebuilds_all() -%}
-    {%- if not (is_incremental() and execute) %}{{ return(true) }}{% endif %}
-    {%- set builds = market_purchases_fact_builds() %}
-    {%- if builds is none %}{{ return(true) }}{% endif %}
-    {%- if pair_log_rewrote_all(market_purchases_touched_relation(), 'fact_build_id', builds) %}
+    {%- if pair_log_requires_full_rebuild(market_purchases_touched_relation(), 'fact_build_id') %}
         {{- return(true) -}}
     {%- endif %}
     {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list %}

@@ -48,10 +48,7 @@
 
 {#- Whether tonight's build rebuilds every pair (see the header). -#}
 {% macro monthly_sales_rebuilds_all() -%}
-    {%- if not (is_incremental() and execute) %}{{ return(true) }}{% endif %}
-    {%- set builds = monthly_sales_market_builds() %}
-    {%- if builds is none %}{{ return(true) }}{% endif %}
-    {%- if pair_log_rewrote_all(monthly_sales_pairs_log(), 'market_build_id', builds) %}
+    {%- if pair_log_requires_full_rebuild(monthly_sales_pairs_log(), 'market_build_id') %}
         {{- return(true) -}}
     {%- endif %}
     {%- set state = monthly_sales_state_relation() %}

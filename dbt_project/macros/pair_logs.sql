@@ -22,8 +22,13 @@
 {%- endmacro %}
 
 
-{#- Whether one of `builds` changed every pair. -#}
-{% macro pair_log_rewrote_all(log, build_column, builds) -%}
+{#- Whether a consumer of `log` must rebuild every pair, whatever else it checks: it is
+    not built incrementally tonight (first build, --full-refresh), the log is missing
+    (nothing says what changed since it was built), or a logged build changed every pair. -#}
+{% macro pair_log_requires_full_rebuild(log, build_column) -%}
+    {%- if not (is_incremental() and execute) %}{{ return(true) }}{% endif %}
+    {%- set builds = pair_log_builds(log, build_column) %}
+    {%- if builds is none %}{{ return(true) }}{% endif %}
     {%- if not builds %}{{ return(false) }}{% endif %}
     {%- set query -%}
         select count(*) from {{ log }}
