@@ -260,10 +260,37 @@
 {%- endmacro %}
 
 
-{#- The model's filter: which lines to (re)insert tonight, the lines the pre-hook deletes
-    (the same changes, computed when the model is compiled, which dbt does just before
-    running it, once its parents are built, and kept as pending for the pre-hook to save). -#}
-{% macro sell_out_lines_to_insert() -%}
+{#- The rows of `relation` that any of `conditions` selects, each row once: one branch per
+    condition, each leaving out the rows an earlier one took (their disjunction spans
+    several columns, which DuckDB does not push into the scan, so it read those columns of
+    every row; each branch's own conditions are pushed). An empty list selects no row. -#}
+{% macro select_rows_once(relation, conditions, columns='*') -%}
+    {%- set branches = conditions or ['1 = 0'] %}
+    {%- for condition in branches %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
+    select {{ columns }}
+    from {{ relation }}
+    where
+        {{ condition }}
+        {%- for earlier in branches[:loop.index0] %}
+        and not coalesce({{ earlier }}, false)
+        {%- endfor %}
+    {%- endfor %}
+{%- endmacro %}
+
+
+{#- The lines to (re)insert tonight, from `lines` (the conversion view): those the changes
+    select, the lines the pre-hook deletes (the same changes, computed when the model is
+    compiled, which dbt does just before running it, once its parents are built, and kept
+    as pending for the pre-hook to save); every line when the model has no state or the
+    configuration changed. Read one kind of change at a time (select_rows_once): the new
+    files' lines through their row groups of the raw table, each distributor's relinked
+    codes through theirs, instead of the disjunction's read of three columns of every line
+    (2.8 s at 1M accounts). -#}
+{% macro sell_out_lines_to_insert(lines) -%}
+    {%- set conditions = none %}
     {%- if sell_out_lines_has_state() and execute %}
     {%- set pending = sell_out_lines_pending_relation() %}
     {%- do run_query(
@@ -271,12 +298,14 @@
         ~ "' as invocation_id, kind, key1, key2 from (" ~ sell_out_lines_changes()
         ~ ") as changed union all select '" ~ invocation_id
         ~ "', null, null, null") %}
-    {%- set lines = sell_out_lines_selected(
+    {%- set conditions = sell_out_lines_selected(
         run_query("select kind, key1, key2 from " ~ pending ~ " where kind is not null").rows,
-        sell_out_lines_changes_relation()) %}
-    {%- if lines is not none %}
-    where {{ lines }}
+        sell_out_lines_changes_relation(), as_list=true) %}
     {%- endif %}
+    {%- if conditions is none %}
+    select * from {{ lines }}
+    {%- else %}
+    {{ select_rows_once(lines, conditions) }}
     {%- endif %}
 {%- endmacro %}
 

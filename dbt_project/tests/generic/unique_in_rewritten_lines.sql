@@ -30,24 +30,11 @@ from {{ model }}
 group by {{ column_name }}
 having count(*) > 1
 {%- else %}
-{#- one branch per kind of change (nothing changed: one branch that selects no line) -#}
-{%- set branches = rewritten_lines or ['1 = 0'] %}
 select
     {{ column_name }} as unique_field,
     count(*) as n_records
 from (
-    {%- for condition in branches %}
-    {%- if not loop.first %}
-    union all
-    {%- endif %}
-    select {{ column_name }}
-    from {{ model }}
-    where
-        {{ condition }}
-        {%- for earlier in branches[:loop.index0] %}
-        and not coalesce({{ earlier }}, false)
-        {%- endfor %}
-    {%- endfor %}
+    {{ select_rows_once(model, rewritten_lines, column_name) }}
 ) as rewritten_lines
 group by {{ column_name }}
 having count(*) > 1

@@ -36,8 +36,7 @@ with
 
 lines as (
 
-    select * from {{ ref('int_sell_out_lines__converted') }}
-    {{ sell_out_lines_to_insert() }}
+    {{ sell_out_lines_to_insert(ref('int_sell_out_lines__converted')) }}
 
 ),
 
