@@ -522,14 +522,21 @@ def test_incremental_link_models_equal_the_full_refresh(nights):
     assert "where file_hash in (" in distributor_sql and "where build_id in (" in distributor_sql
 
 
-def _unique_test_failures(run_dbt, settings: Settings, target: Path) -> int:
-    """Run the fact's line-key uniqueness test; its failing row count."""
-    run_dbt(settings, target, "test", "--select", "test_name:unique_in_rewritten_lines")
+def _unique_test_failures(
+    run_dbt,
+    settings: Settings,
+    target: Path,
+    test_name: str = "unique_in_rewritten_lines",
+    model: str = FACT,
+) -> int:
+    """Run a uniqueness test (by default the fact's line-key test) of `model`; its failing
+    row count."""
+    run_dbt(settings, target, "test", "--select", f"test_name:{test_name}")
     # the on-run-start hook has a result too
     (result,) = [
         r
         for r in json.loads((target / "run_results.json").read_text())["results"]
-        if r["unique_id"].startswith("test.")
+        if r["unique_id"].startswith(f"test.account_rtm.{test_name}_{model}_")
     ]
     return result["failures"]
 
@@ -706,6 +713,16 @@ def _pairs_logged_by_market_purchases(con: duckdb.DuckDBPyConnection) -> int:
     ]
 
 
+def _rebuilt_pairs(con: duckdb.DuckDBPyConnection, model: str) -> set[tuple | None]:
+    """The pairs the model's last build recorded as rebuilt; None for a rebuilt_all row."""
+    return {
+        None if rebuilt_all else (account, month)
+        for account, month, rebuilt_all in con.execute(
+            f"SELECT account_id, sales_month, rebuilt_all FROM intermediate.{model}__rebuilt"
+        ).fetchall()
+    }
+
+
 def test_market_purchases_catch_up_on_a_fact_build_they_missed(nights, tmp_path, run_dbt):
     """A night builds the fact alone (the aggregate failed or was not selected); the next
     night builds both: the aggregate applies the pairs of both fact builds, pair by pair,
@@ -741,10 +758,61 @@ def test_market_purchases_catch_up_on_a_fact_build_they_missed(nights, tmp_path,
     with duckdb.connect(str(settings.working_db)) as con:
         assert con.execute(f"SELECT count(*) FROM {touched}").fetchone()[0] == 0
         assert _pairs_logged_by_market_purchases(con) == 0
+        # both recorded the pairs they rebuilt, for their uniqueness tests: the same pairs
+        rebuilt = [_rebuilt_pairs(con, model) for model in (MARKET_PURCHASES, MONTHLY_SALES)]
+        assert rebuilt[0] and None not in rebuilt[0] and rebuilt[0] == rebuilt[1]
         assert _differences(con, "market_purchases_before", MARKET_PURCHASES) > 0
         con.execute("DROP TABLE intermediate.market_purchases_before")
     assert _differences_from_full_build(run_dbt, settings, tmp_path / "full-mp") == 0
     assert _differences_from_full_build(run_dbt, settings, tmp_path / "full-ms", MONTHLY_SALES) == 0
+
+
+@pytest.mark.parametrize("model", [MARKET_PURCHASES, MONTHLY_SALES])
+def test_pair_uniqueness_test_checks_the_pairs_the_last_build_rebuilt(
+    nights, tmp_path, run_dbt, model
+):
+    """The uniqueness test of a model incremental by pair groups the pairs its last build
+    rebuilt with every row the table holds for them: a twin of a row of one of those pairs
+    fails it, a twin of another pair is not looked at; after a build that rebuilt every
+    pair, every pair is grouped."""
+    settings = nights["settings"]
+    table, rebuilt = f"intermediate.{model}", f"intermediate.{model}__rebuilt"
+
+    def record(rows: list[tuple]) -> None:
+        with duckdb.connect(str(settings.working_db)) as con:
+            con.execute(f"DELETE FROM {rebuilt}")
+            con.executemany(f"INSERT INTO {rebuilt} VALUES (?, ?, ?)", rows)
+
+    def failures(name: str) -> int:
+        return _unique_test_failures(
+            run_dbt, settings, tmp_path / name, "unique_in_rebuilt_pairs", model
+        )
+
+    with duckdb.connect(str(settings.working_db)) as con:
+        saved = con.execute(f"SELECT * FROM {rebuilt}").fetchall()
+        (account, month), (other_account, other_month) = con.execute(
+            f"SELECT account_id, sales_month FROM {table} ORDER BY ALL LIMIT 2"
+        ).fetchall()
+        con.execute(
+            f"INSERT INTO {table} SELECT * FROM {table} WHERE account_id = ? AND sales_month = ?",
+            [account, month],
+        )
+    try:
+        record([(None, None, True)])
+        assert failures("every_pair") == 1
+        record([(account, month, False)])
+        assert failures("twin_rebuilt") == 1
+        record([(other_account, other_month, False)])
+        assert failures("other_pair") == 0
+    finally:
+        with duckdb.connect(str(settings.working_db)) as con:
+            con.execute(
+                f"DELETE FROM {table} WHERE rowid = (SELECT max(rowid) FROM {table} "
+                "WHERE account_id = ? AND sales_month = ?)",
+                [account, month],
+            )
+        record(saved)
+    assert failures("no_twin") == 0
 
 
 def test_changed_direct_sell_in_rebuilds_every_monthly_pair(nights, tmp_path, run_dbt):

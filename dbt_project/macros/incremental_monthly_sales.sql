@@ -68,13 +68,22 @@
 {%- endmacro %}
 
 
-{#- Pre-hook: delete the pairs that tonight's build inserts again. -#}
+{#- Pre-hook: record the pairs that tonight's build inserts again (every pair: one
+    rebuilt_all row) for this model's uniqueness test, and delete them. -#}
 {% macro monthly_sales_prune() -%}
-    {%- if is_incremental() and execute %}
+    {%- if execute %}
+    {%- if monthly_sales_rebuilds_all() %}
+    {{ pair_log_record_rebuilt('sales_month') }}
+    {%- if is_incremental() %};
     delete from {{ this }}
-    {%- if not monthly_sales_rebuilds_all() %}
+    {%- endif %}
+    {%- else %}
+    {%- set builds = monthly_sales_market_builds() %}
+    {{ pair_log_record_rebuilt('sales_month', monthly_sales_pairs_log(), 'market_build_id',
+        'sales_month', builds) }};
+    delete from {{ this }}
     where {{ pair_log_selects(monthly_sales_pairs_log(), 'market_build_id', 'sales_month',
-        monthly_sales_market_builds(), this, 'sales_month') }}
+        builds, this, 'sales_month') }}
     {%- endif %}
     {%- endif %}
 {%- endmacro %}

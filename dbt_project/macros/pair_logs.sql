@@ -56,3 +56,32 @@
     delete from {{ log }}
     where {{ build_column }} in ({{ sql_string_list(builds) }})
 {%- endmacro %}
+
+
+{#- Where a consumer records the pairs its last build deleted and inserted again, for its
+    uniqueness test (tests/generic/unique_in_rebuilt_pairs.sql): one row per pair, or one
+    rebuilt_all row when that build rebuilt every pair. Replaced by every build. -#}
+{% macro pair_log_rebuilt_relation(model=this) -%}
+    {{ return(model.incorporate(path={"identifier": model.identifier ~ "__rebuilt"})) }}
+{%- endmacro %}
+
+
+{#- Record tonight's rebuilt pairs: those `log` holds for `builds` (their pair columns
+    account_id and log_month_column), every pair when builds is none. -#}
+{% macro pair_log_record_rebuilt(month_column, log=none, build_column=none,
+        log_month_column=none, builds=none) -%}
+    create or replace table {{ pair_log_rebuilt_relation() }} as
+    {%- if builds is none %}
+    select
+        cast(null as {{ dbt.type_string() }}) as account_id,
+        cast(null as date) as {{ month_column }},
+        true as rebuilt_all
+    {%- else %}
+    select distinct
+        account_id,
+        {{ log_month_column }} as {{ month_column }},
+        false as rebuilt_all
+    from {{ log }}
+    where {{ build_column }} in ({{ sql_string_list(builds) }}) and account_id is not null
+    {%- endif %}
+{%- endmacro %}
