@@ -175,13 +175,17 @@ def _stage_body(stage: str, accounts: int, night: str) -> None:
 
 
 def bare_sql(settings, target: Path) -> int:
-    """Every model of the last dbt build, its compiled SQL run directly in DuckDB in
-    dependency order (tables as CREATE OR REPLACE TABLE, views as views): the same
+    """Every model of the last dbt build, its compiled SQL (in `target`) run directly in
+    DuckDB in dependency order (tables as CREATE OR REPLACE TABLE, views as views): the same
     transformations without dbt, its tests, Dagster or Great Expectations. Returns the
-    number of models run."""
+    number of models run. The models and their order come from the manifest `make`
+    prepares, as for the checks and publish stages: a night's build writes none
+    (stages.NIGHTLY_BUILD_ARGS)."""
     import duckdb
 
-    manifest = json.loads((target / "manifest.json").read_text())
+    from orchestration.defs.transform.manifest import load_manifest
+
+    manifest = load_manifest()
     models = {
         uid: node
         for uid, node in manifest["nodes"].items()
