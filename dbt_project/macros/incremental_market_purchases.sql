@@ -100,10 +100,10 @@
 
 
 {#- Pre-hook: log the pairs that tonight's build re-aggregates (every pair: a rewrote_all
-    row) for int_accounts__monthly_sales, record them for this model's uniqueness test, and
-    delete them here. Logged here rather than
-    after the build: afterwards the stored rows carry the new model_version whether or not
-    this build rebuilt every pair. -#}
+    row) for int_accounts__monthly_sales, then record them for this model's uniqueness test
+    and delete them here (pair_log_prune). Logged here rather than after the build:
+    afterwards the stored rows carry the new model_version whether or not this build
+    rebuilt every pair. -#}
 {% macro market_purchases_prune() -%}
     {%- if execute %}
     {%- set log = market_purchases_pairs_log() %}
@@ -113,24 +113,18 @@
         sales_month date,
         rewrote_all {{ dbt.type_boolean() }}
     );
-    {%- if market_purchases_rebuilds_all() %}
+    {%- set rebuilds_all = market_purchases_rebuilds_all() %}
+    {%- set builds = none if rebuilds_all else market_purchases_fact_builds() %}
+    {%- if rebuilds_all %}
     insert into {{ log }} values ('{{ invocation_id }}', null, null, true);
-    {{ pair_log_record_rebuilt('sales_month') }}
-    {%- if is_incremental() %};
-    delete from {{ this }}
-    {%- endif %}
     {%- else %}
-    {%- set builds = market_purchases_fact_builds() %}
     insert into {{ log }}
     select distinct '{{ invocation_id }}', account_id, sale_month, false
     from {{ market_purchases_touched_relation() }}
     where fact_build_id in ({{ sql_string_list(builds) }}) and account_id is not null;
-    {{ pair_log_record_rebuilt('sales_month', log, 'market_build_id', 'sales_month',
-        [invocation_id]) }};
-    delete from {{ this }}
-    where {{ pair_log_selects(market_purchases_touched_relation(), 'fact_build_id',
-        'sale_month', builds, this, 'sales_month') }}
     {%- endif %}
+    {{ pair_log_prune(rebuilds_all, 'sales_month', market_purchases_touched_relation(),
+        'fact_build_id', 'sale_month', builds) }}
     {%- endif %}
 {%- endmacro %}
 

@@ -72,19 +72,8 @@
     rebuilt_all row) for this model's uniqueness test, and delete them. -#}
 {% macro monthly_sales_prune() -%}
     {%- if execute %}
-    {%- if monthly_sales_rebuilds_all() %}
-    {{ pair_log_record_rebuilt('sales_month') }}
-    {%- if is_incremental() %};
-    delete from {{ this }}
-    {%- endif %}
-    {%- else %}
-    {%- set builds = monthly_sales_market_builds() %}
-    {{ pair_log_record_rebuilt('sales_month', monthly_sales_pairs_log(), 'market_build_id',
-        'sales_month', builds) }};
-    delete from {{ this }}
-    where {{ pair_log_selects(monthly_sales_pairs_log(), 'market_build_id', 'sales_month',
-        builds, this, 'sales_month') }}
-    {%- endif %}
+    {{ pair_log_prune(monthly_sales_rebuilds_all(), 'sales_month', monthly_sales_pairs_log(),
+        'market_build_id', 'sales_month', monthly_sales_market_builds()) }}
     {%- endif %}
 {%- endmacro %}
 

@@ -85,3 +85,22 @@
     where {{ build_column }} in ({{ sql_string_list(builds) }}) and account_id is not null
     {%- endif %}
 {%- endmacro %}
+
+
+{#- A consumer's pre-hook, after its own checks: record the pairs tonight's build rebuilds
+    (pair_log_record_rebuilt) and delete their rows, which the build inserts again: those
+    `log` holds for `builds`, or every row when rebuilds_all (none to delete on a first
+    build or --full-refresh, which create the table). -#}
+{% macro pair_log_prune(rebuilds_all, month_column, log, build_column, log_month_column,
+        builds) -%}
+    {%- if rebuilds_all %}
+    {{ pair_log_record_rebuilt(month_column) }}
+    {%- if is_incremental() %};
+    delete from {{ this }}
+    {%- endif %}
+    {%- else %}
+    {{ pair_log_record_rebuilt(month_column, log, build_column, log_month_column, builds) }};
+    delete from {{ this }}
+    where {{ pair_log_selects(log, build_column, log_month_column, builds, this, month_column) }}
+    {%- endif %}
+{%- endmacro %}
