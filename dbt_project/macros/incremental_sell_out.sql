@@ -348,10 +348,9 @@
 {#- The pairs of the lines of `relation` (the model's stored lines by default) that any of
     the predicates `conditions` selects (before the pre-hook's delete: the lines about to
     go; after the insert: the lines that came), every line of it when conditions is none.
-    One branch per predicate, for the reason given at sell_out_lines_prune; a line two of
-    them select is read twice, its pair kept once. -#}
+    Read one predicate at a time (select_rows_once), for the reason given at
+    sell_out_lines_prune. -#}
 {% macro sell_out_lines_log_touched_pairs(conditions, relation=this) -%}
-    {%- set branches = [none] if conditions is none else (conditions or ['1 = 0']) %}
     {{ sell_out_lines_create_touched() }};
     insert into {{ sell_out_lines_touched_relation() }}
         (fact_build_id, account_id, sale_month, rewrote_all)
@@ -361,19 +360,14 @@
         sale_month,
         false as rewrote_all
     from (
-        {%- for condition in branches %}
-        {%- if not loop.first %}
-        union all
-        {%- endif %}
+        {%- if conditions is none %}
         select account_id, sale_month
         from {{ relation }}
-        where
-            account_id is not null
-            {%- if condition is not none %}
-            and {{ condition }}
-            {%- endif %}
-        {%- endfor %}
+        {%- else %}
+        {{ select_rows_once(relation, conditions, 'account_id, sale_month') }}
+        {%- endif %}
     ) as touched_lines
+    where account_id is not null
 {%- endmacro %}
 
 
